@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * The `strata` command: commander wiring only. Each command lives in commands/<verb>.ts and calls
+ * one library function; errors become one line on stderr and an exit code.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerParse } from './commands/parse.js';
+import { ExitCode, exitCodeFor, isExpected } from './exit-codes.js';
+import { renderError, renderInternalError } from './render.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Builds the program (exported for tests that drive commander directly). */
+export function buildProgram(): Command {
+  const program = new Command('strata')
+    .description('strata: a daemonless, layered container image builder and inspector')
+    .version(pkg.version, '-V, --version', 'print the version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.addHelpText('after', `
+Examples:
+  $ strata parse -f Dockerfile
+  $ strata parse -f Dockerfile --format json`);
+  registerParse(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version end with code 0; anything else commander rejects is bad usage.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.usage;
+    }
+    if (isExpected(e)) {
+      process.stderr.write(renderError(e) + '\n');
+      return exitCodeFor(e);
+    }
+    process.stderr.write('strata: ' + renderInternalError(e) + '\n');
+    return ExitCode.failure;
+  }
+}
+
+process.exitCode = await main(process.argv);
