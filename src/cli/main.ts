@@ -5,7 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerHistory } from './commands/history.js';
+import { registerImages } from './commands/images.js';
+import { registerInspect } from './commands/inspect.js';
 import { registerParse } from './commands/parse.js';
+import { registerImport } from './commands/import.js';
+import { registerLoad } from './commands/load.js';
+import { registerSave } from './commands/save.js';
 import { ExitCode, exitCodeFor, isExpected } from './exit-codes.js';
 import { renderError, renderInternalError } from './render.js';
 
@@ -16,14 +22,22 @@ export function buildProgram(): Command {
   const program = new Command('strata')
     .description('strata: a daemonless, layered container image builder and inspector')
     .version(pkg.version, '-V, --version', 'print the version')
+    .option('--root <dir>', 'the image store (default: $STRATA_ROOT, else /var/lib/strata as root, else ~/.local/share/strata)')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.addHelpText('after', `
 Examples:
   $ strata parse -f Dockerfile
-  $ strata parse -f Dockerfile --format json`);
+  $ strata images
+  $ strata --root /tmp/store inspect busybox`);
   registerParse(program);
+  registerImages(program);
+  registerInspect(program);
+  registerHistory(program);
+  registerSave(program);
+  registerLoad(program);
+  registerImport(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,95 @@
+/**
+ * `load`: images from a docker-archive (docker 1.10+, podman, skopeo), an OCI layout tar or an
+ * OCI layout directory into the store. Three phases, so that a bad archive never touches the
+ * store: stage (one streaming pass: hash, decompress, validate; load-stage.ts), check (resolve
+ * manifest.json or index.json, match every blob to its digest and every layer to its diff_id;
+ * load-docker.ts, load-oci.ts), commit (move staged layers into the blob store without copying,
+ * then write config, manifest and names under a lease). The staging directory is removed
+ * whatever happens; if the process dies, the next store open removes it.
+ */
+import type { Readable } from 'node:stream';
+import type { Platform } from '../dockerfile/scope.js';
+import type { ImageStore } from '../image/image-store.js';
+import { removeQuiet } from '../store/durable.js';
+import type { Digest } from '../util/digest.js';
+import { ArchiveFile } from './archive-layout.js';
+import { dockerArchiveImages } from './load-docker.js';
+import { ociLayoutImages } from './load-oci.js';
+import { notAnImageArchive, optionalFile, type PlannedImage, type StagedArchive } from './load-plan.js';
+import { directoryEntries, tarEntries } from './load-source.js';
+import { stageEntries, type SourceEntry } from './load-stage.js';
+
+/** Options of the load functions. */
+export interface LoadOptions {
+  /** Platform to take from multi-platform indexes (default: the host's). */
+  platform?: Platform;
+  /** Called after each image is committed (for progress output). */
+  onImage?: (img: LoadedImage) => void;
+}
+
+/** One image stored by a load. */
+export interface LoadedImage {
+  id: Digest;
+  manifestDigest: Digest;
+  /** Full names set (`docker.io/library/busybox:latest`); empty when the archive named none. */
+  names: string[];
+}
+
+/** What a load stored. */
+export interface LoadResult {
+  images: LoadedImage[];
+}
+
+/**
+ * Loads every image of a tar stream (docker-archive or OCI layout, plain or compressed as a
+ * whole). `label` names the source in messages (`archive busybox.tar`). Rejects with
+ * ArchiveFormatError, DigestMismatchError or UnsafeArchiveError naming the entry and the rule,
+ * and then the store is unchanged.
+ */
+export function loadArchive(images: ImageStore, input: Readable, label: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  return loadEntries(images, tarEntries(input, label), label, opts);
+}
+
+/** Loads every image of an OCI layout directory. Same guarantees as loadArchive. */
+export function loadLayoutDirectory(images: ImageStore, dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  return loadEntries(images, directoryEntries(dir), `layout ${dir}`, opts);
+}
+
+async function loadEntries(images: ImageStore, entries: AsyncIterable<SourceEntry>, label: string, opts: LoadOptions): Promise<LoadResult> {
+  const dir = await images.store.stagingDir('load');
+  try {
+    const staged = await stageEntries(entries, dir, label);
+    const planned = await planImages(staged, opts.platform);
+    return await commit(images, planned, opts);
+  } finally {
+    await removeQuiet(dir);
+  }
+}
+
+/** Finds the images of a staged archive: manifest.json when present (docker-archive), else index.json. */
+export async function planImages(staged: StagedArchive, platform?: Platform): Promise<PlannedImage[]> {
+  const manifest = optionalFile(staged, ArchiveFile.manifest);
+  if (manifest) return dockerArchiveImages(staged, manifest);
+  const index = optionalFile(staged, ArchiveFile.index);
+  if (index) return ociLayoutImages(staged, index, platform);
+  throw notAnImageArchive(staged);
+}
+
+/** Moves the layers in and writes each image, holding a lease so GC cannot sweep between the two. */
+async function commit(images: ImageStore, planned: readonly PlannedImage[], opts: LoadOptions): Promise<LoadResult> {
+  const store = images.store;
+  return store.withLease(async () => {
+    const out: LoadedImage[] = [];
+    for (const img of planned) {
+      for (const layer of img.layers) {
+        const have = await store.statBlob(layer.diffId);
+        if (have?.size !== layer.size) await store.adoptFile(layer.path, layer.diffId, layer.size);
+      }
+      const { manifestDigest, id } = await images.commitImage(img.rawConfig, img.layers.map((l) => ({ digest: l.diffId, size: l.size })), img.names, { keepUnnamed: true });
+      const loaded = { id, manifestDigest, names: [...img.names] };
+      out.push(loaded);
+      opts.onImage?.(loaded);
+    }
+    return { images: out };
+  });
+}

@@ -1,0 +1,198 @@
+/**
+ * `save`: images from the store to one tar that is both a docker-archive and an OCI image layout
+ * (see archive-layout.ts). Layers leave the store uncompressed; with gzip or zstd each is first
+ * compressed into a staged temp file, because a tar header needs the blob's size and the OCI
+ * layout its digest before the data. Store blobs are re-hashed as they are read. Memory stays
+ * flat: everything streams, and only the JSON documents are held whole.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { compressStream } from '../compress/index.js';
+import { NotFoundError, StoreError, StrataError } from '../errors.js';
+import { TarWriter } from '../fs/tar-writer.js';
+import type { ImageStore } from '../image/image-store.js';
+import { MediaType, ociLayerType } from '../image/media-types.js';
+import type { Descriptor } from '../image/types.js';
+import { fsyncDir, isNoSpace, noSpaceError, removeQuiet } from '../store/durable.js';
+import { digestHex, HashingStream, sha256, type Digest } from '../util/digest.js';
+import {
+  archiveDockerManifest, archiveIndex, archiveManifest, archiveRepositories, ArchiveFile, blobEntryName, OCI_LAYOUT_CONTENT,
+  type ArchivedImage,
+} from './archive-layout.js';
+import { selectImages } from './select-images.js';
+
+/** How `save` compresses layers (docker's default is none). */
+export type SaveCompression = 'none' | 'gzip' | 'zstd';
+
+/** Options of saveImages. */
+export interface SaveOptions {
+  compression?: SaveCompression;
+}
+
+/** One image written, with the full names recorded for it. */
+export interface SavedImage {
+  id: Digest;
+  names: string[];
+}
+
+/** What saveImages wrote. */
+export interface SaveResult {
+  images: SavedImage[];
+  /** Bytes of the tar. */
+  bytes: number;
+}
+
+/** One file of the archive: its bytes in memory, or a stream opened when its turn comes. */
+interface PlannedBlob {
+  size: number;
+  mtime: number;
+  data: Buffer | (() => Promise<Readable>);
+}
+
+/**
+ * Writes the images named by `args` (names, IDs, `repo` for all its tags, as `docker save`) to
+ * `out` as one tar, and writes the end-of-archive marker; `out` is not ended. Holds a lease, so
+ * GC cannot remove a blob while it is being read. Rejects with NotFoundError for unknown images,
+ * DigestMismatchError when a store blob is damaged.
+ */
+export async function saveImages(images: ImageStore, args: readonly string[], out: Writable, opts: SaveOptions = {}): Promise<SaveResult> {
+  const compression = opts.compression ?? 'none';
+  const store = images.store;
+  return store.withLease(async () => {
+    const selected = await selectImages(images, args);
+    const staging = compression === 'none' ? undefined : await store.stagingDir('save');
+    try {
+      const blobs = new Map<string, PlannedBlob>();
+      const layerBlobs = new Map<Digest, Descriptor>(); // diff_id → blob as written
+      const archived: ArchivedImage[] = [];
+      const indexed: { manifest: Descriptor; names: string[] }[] = [];
+      for (const sel of selected) {
+        const img = sel.stored.image;
+        const manifest = await img.manifest();
+        const rawConfig = await img.rawConfig();
+        const config = await img.config();
+        const mtime = createdSeconds(config.created);
+        const diffIds = config.rootfs.diff_ids;
+        if (manifest.layers.length !== diffIds.length || manifest.layers.some((l, i) => l.digest !== diffIds[i])) {
+          throw new StoreError(`image ${sel.stored.id}: stored layers are not the config's uncompressed diff_ids`, {
+            hint: 'the store is damaged; remove the image and load or build it again',
+          });
+        }
+        const layers: Descriptor[] = [];
+        for (const diffId of diffIds) {
+          let desc = layerBlobs.get(diffId);
+          if (!desc) {
+            desc = await planLayer(images, diffId, compression, staging, blobs, mtime);
+            layerBlobs.set(diffId, desc);
+          }
+          layers.push(desc);
+        }
+        blobs.set(blobEntryName(sel.stored.id), { size: rawConfig.length, mtime, data: rawConfig });
+        const a: ArchivedImage = { configDigest: sel.stored.id, configSize: rawConfig.length, layers, diffIds: [...diffIds], names: sel.names };
+        const rawManifest = archiveManifest(a);
+        const manifestDigest = sha256(rawManifest);
+        blobs.set(blobEntryName(manifestDigest), { size: rawManifest.length, mtime: 0, data: rawManifest });
+        archived.push(a);
+        indexed.push({ manifest: { mediaType: MediaType.ociManifest, digest: manifestDigest, size: rawManifest.length }, names: sel.names });
+      }
+
+      const tar = new TarWriter(out);
+      const dir = { type: 'dir' as const, mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 };
+      await tar.entry({ ...dir, name: `${ArchiveFile.blobsDir}/` });
+      await tar.entry({ ...dir, name: `${ArchiveFile.blobsDir}/sha256/` });
+      for (const name of [...blobs.keys()].sort()) {
+        const b = blobs.get(name)!;
+        await tar.entry(fileHeader(name, b.size, b.mtime), Buffer.isBuffer(b.data) ? b.data : await b.data());
+      }
+      const docs: [string, Buffer | undefined][] = [
+        [ArchiveFile.index, archiveIndex(indexed)],
+        [ArchiveFile.manifest, archiveDockerManifest(archived)],
+        [ArchiveFile.ociLayout, Buffer.from(OCI_LAYOUT_CONTENT)],
+        [ArchiveFile.repositories, archiveRepositories(archived)],
+      ];
+      for (const [name, data] of docs) if (data) await tar.entry(fileHeader(name, data.length, 0), data);
+      await tar.finish();
+      return { images: selected.map((s) => ({ id: s.stored.id, names: s.names })), bytes: tar.bytes };
+    } finally {
+      if (staging) await removeQuiet(staging);
+    }
+  });
+}
+
+/**
+ * saveImages into a file, atomically: written to a temp file beside `path`, fsynced, renamed.
+ * On failure the temp file is removed and an existing `path` is left as it was.
+ */
+export async function saveImagesToFile(images: ImageStore, args: readonly string[], path: string, opts: SaveOptions = {}): Promise<SaveResult> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+  try {
+    await once(out, 'open');
+    const result = await saveImages(images, args, out, opts);
+    out.end();
+    await finished(out);
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    await fsyncDir(dirname(path));
+    return result;
+  } catch (e) {
+    out.destroy();
+    await unlink(tmp).catch(() => undefined);
+    if (isNoSpace(e)) throw noSpaceError(`writing ${path}`, e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new NotFoundError(`cannot write ${path}: its directory does not exist`, { cause: e });
+    if (typeof code === 'string' && !(e instanceof StrataError)) {
+      throw new StrataError('SAVE_OUTPUT', `cannot write ${path}: ${(e as Error).message}`, { cause: e, hint: 'check the path and its permissions' });
+    }
+    throw e;
+  }
+}
+
+/** Plans one layer blob: the store's uncompressed blob as it is, or a compressed staged copy. */
+async function planLayer(
+  images: ImageStore,
+  diffId: Digest,
+  compression: SaveCompression,
+  staging: string | undefined,
+  blobs: Map<string, PlannedBlob>,
+  mtime: number,
+): Promise<Descriptor> {
+  const store = images.store;
+  if (compression === 'none' || !staging) {
+    const info = await store.statBlob(diffId);
+    if (!info) throw new StoreError(`layer ${diffId} is missing from the store`, { hint: 'the store is damaged; remove the image and load or build it again' });
+    blobs.set(blobEntryName(diffId), { size: info.size, mtime, data: () => store.openBlob(diffId, { verify: true }) });
+    return { mediaType: MediaType.ociLayer, digest: diffId, size: info.size };
+  }
+  const path = join(staging, digestHex(diffId));
+  const hash = new HashingStream();
+  try {
+    await pipeline(await store.openBlob(diffId, { verify: true }), compressStream(compression), hash, createWriteStream(path, { flags: 'wx' }));
+  } catch (e) {
+    if (isNoSpace(e)) throw noSpaceError(`compressing layer ${diffId}`, e);
+    throw e;
+  }
+  const digest = hash.digest();
+  blobs.set(blobEntryName(digest), { size: hash.size, mtime, data: async () => createReadStream(path) });
+  return { mediaType: ociLayerType(compression), digest, size: hash.size };
+}
+
+function fileHeader(name: string, size: number, mtime: number) {
+  return { name, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size, mtime };
+}
+
+/** The image's creation time in whole seconds (docker stamps config and layer blobs with it), else 0. */
+function createdSeconds(created: string | undefined): number {
+  const t = created === undefined ? NaN : Date.parse(created);
+  return Number.isFinite(t) && t > 0 ? Math.floor(t / 1000) : 0;
+}
