@@ -3,8 +3,8 @@
  * The `strata` command: commander wiring only. Each command lives in commands/<verb>.ts and calls
  * one library function; errors become one line on stderr and an exit code.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { packageVersion } from '../util/package-root.js';
 import { registerHistory } from './commands/history.js';
 import { registerImages } from './commands/images.js';
 import { registerInspect } from './commands/inspect.js';
@@ -12,16 +12,17 @@ import { registerParse } from './commands/parse.js';
 import { registerImport } from './commands/import.js';
 import { registerLoad } from './commands/load.js';
 import { registerSave } from './commands/save.js';
+import { registerExport } from './commands/export.js';
+import { registerSquash } from './commands/squash.js';
 import { ExitCode, exitCodeFor, isExpected } from './exit-codes.js';
 import { renderError, renderInternalError } from './render.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Builds the program (exported for tests that drive commander directly). */
 export function buildProgram(): Command {
   const program = new Command('strata')
     .description('strata: a daemonless, layered container image builder and inspector')
-    .version(pkg.version, '-V, --version', 'print the version')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .option('--root <dir>', 'the image store (default: $STRATA_ROOT, else /var/lib/strata as root, else ~/.local/share/strata)')
     .showSuggestionAfterError(true)
     .exitOverride()
@@ -38,6 +39,8 @@ Examples:
   registerSave(program);
   registerLoad(program);
   registerImport(program);
+  registerExport(program);
+  registerSquash(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

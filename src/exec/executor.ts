@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { ExecError } from '../errors.js';
+import { packageRoot } from '../util/package-root.js';
 
 /**
  * An entry the helper's mount points added to the root, not a change the process made. For an
@@ -123,7 +123,7 @@ function checkId(what: string, v: number): void {
 
 /** Path of the compiled helper (dist/native/strata-init). */
 export function helperPath(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'strata-init');
+  return join(packageRoot(), 'dist', 'native', 'strata-init');
 }
 
 /** Builds the helper's command line for a spec. */

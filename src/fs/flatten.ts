@@ -22,7 +22,6 @@
  * (only ever made as a parent) is not synthesised: extraction makes it (0755). Other choices are
  * listed in flatten-plan.ts.
  */
-import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
@@ -31,6 +30,7 @@ import { planFlatten } from './flatten-plan.js';
 import type { Slot } from './flatten-plan.js';
 import { isOverlayXattr } from './layer-rules.js';
 import type { IndexEntry } from './tar-index.js';
+import { GuardedOutput } from './guarded-output.js';
 import { TarWriter } from './tar-writer.js';
 import type { TarWriteHeader } from './tar-writer.js';
 
@@ -66,19 +66,8 @@ export async function flattenLayers(layerTarPaths: string[], out: Writable, opts
   const { signal } = opts;
   signal?.throwIfAborted();
   const plan = planFlatten(layerTarPaths, { ...(opts.labels ? { labels: opts.labels } : {}), ...(signal ? { signal } : {}) });
-  // A failed or closed output would leave a write waiting for 'drain' forever: abort it instead.
-  const stop = new AbortController();
-  let outError: unknown;
-  const onError = (err: unknown) => {
-    outError ??= err;
-    stop.abort(err);
-  };
-  const onClose = () => onError(new Error('the output was closed before the archive was complete'));
-  const onAbort = () => stop.abort(signal!.reason);
-  out.on('error', onError);
-  out.on('close', onClose);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const tar = new TarWriter(out, { signal: stop.signal });
+  const guard = new GuardedOutput(out, signal, 'archive');
+  const tar = new TarWriter(out, { signal: guard.signal });
   const leaders = new Map<string, string>();
   let entries = 0;
   try {
@@ -88,12 +77,12 @@ export async function flattenLayers(layerTarPaths: string[], out: Writable, opts
       const data = await LayerData.open(plan.paths[layer]!, plan.labels[layer]!);
       try {
         for (const slot of slots) {
-          stop.signal.throwIfAborted();
+          guard.signal.throwIfAborted();
           const src = plan.entries[slot.layer]![slot.entry]!;
           const pending = writeSlot(tar, slot, src, leaders, data);
           if (pending) await pending;
           entries++;
-          if ((out.writableNeedDrain ?? true) && out.writableLength >= QUEUED) await once(out, 'drain', { signal: stop.signal });
+          await guard.pace(QUEUED);
         }
       } finally {
         await data.close();
@@ -101,13 +90,9 @@ export async function flattenLayers(layerTarPaths: string[], out: Writable, opts
     }
     await tar.finish();
   } catch (err) {
-    if (signal?.aborted) throw signal.reason;
-    if (outError !== undefined) throw outError;
-    throw err;
+    throw guard.cause(err);
   } finally {
-    out.removeListener('error', onError);
-    out.removeListener('close', onClose);
-    signal?.removeEventListener('abort', onAbort);
+    guard.dispose();
   }
   return { entries, bytes: tar.bytes };
 }

@@ -5,20 +5,19 @@
  * layout its digest before the data. Store blobs are re-hashed as they are read. Memory stays
  * flat: everything streams, and only the JSON documents are held whole.
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
-import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { compressStream } from '../compress/index.js';
-import { NotFoundError, StoreError, StrataError } from '../errors.js';
+import { StoreError } from '../errors.js';
 import { TarWriter } from '../fs/tar-writer.js';
 import type { ImageStore } from '../image/image-store.js';
-import { MediaType, ociLayerType } from '../image/media-types.js';
+import { COMPRESSION_ANNOTATION, MediaType, ociLayerType } from '../image/media-types.js';
+import type { Image } from '../image/image.js';
 import type { Descriptor } from '../image/types.js';
-import { fsyncDir, isNoSpace, noSpaceError, removeQuiet } from '../store/durable.js';
+import { writeOutputFile } from '../util/atomic-output.js';
+import { isNoSpace, noSpaceError, removeQuiet } from '../store/durable.js';
 import { digestHex, HashingStream, sha256, type Digest } from '../util/digest.js';
 import {
   archiveDockerManifest, archiveIndex, archiveManifest, archiveRepositories, ArchiveFile, blobEntryName, OCI_LAYOUT_CONTENT,
@@ -61,18 +60,22 @@ interface PlannedBlob {
  * DigestMismatchError when a store blob is damaged.
  */
 export async function saveImages(images: ImageStore, args: readonly string[], out: Writable, opts: SaveOptions = {}): Promise<SaveResult> {
-  const compression = opts.compression ?? 'none';
   const store = images.store;
   return store.withLease(async () => {
     const selected = await selectImages(images, args);
-    const staging = compression === 'none' ? undefined : await store.stagingDir('save');
+    // Without --compression, an image built with `build --compression` keeps that choice.
+    const compressionOf = async (image: Image): Promise<SaveCompression> =>
+      opts.compression ?? (((await image.manifest()).annotations?.[COMPRESSION_ANNOTATION] as SaveCompression | undefined) ?? 'none');
+    const kinds = await Promise.all(selected.map((s) => compressionOf(s.stored.image)));
+    const staging = kinds.every((k) => k === 'none') ? undefined : await store.stagingDir('save');
     try {
       const blobs = new Map<string, PlannedBlob>();
       const layerBlobs = new Map<Digest, Descriptor>(); // diff_id → blob as written
       const archived: ArchivedImage[] = [];
       const indexed: { manifest: Descriptor; names: string[] }[] = [];
-      for (const sel of selected) {
+      for (const [i, sel] of selected.entries()) {
         const img = sel.stored.image;
+        const compression = kinds[i]!;
         const manifest = await img.manifest();
         const rawConfig = await img.rawConfig();
         const config = await img.config();
@@ -85,10 +88,10 @@ export async function saveImages(images: ImageStore, args: readonly string[], ou
         }
         const layers: Descriptor[] = [];
         for (const diffId of diffIds) {
-          let desc = layerBlobs.get(diffId);
+          let desc = layerBlobs.get(`${compression}:${diffId}` as Digest);
           if (!desc) {
             desc = await planLayer(images, diffId, compression, staging, blobs, mtime);
-            layerBlobs.set(diffId, desc);
+            layerBlobs.set(`${compression}:${diffId}` as Digest, desc);
           }
           layers.push(desc);
         }
@@ -128,34 +131,8 @@ export async function saveImages(images: ImageStore, args: readonly string[], ou
  * saveImages into a file, atomically: written to a temp file beside `path`, fsynced, renamed.
  * On failure the temp file is removed and an existing `path` is left as it was.
  */
-export async function saveImagesToFile(images: ImageStore, args: readonly string[], path: string, opts: SaveOptions = {}): Promise<SaveResult> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
-  try {
-    await once(out, 'open');
-    const result = await saveImages(images, args, out, opts);
-    out.end();
-    await finished(out);
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(dirname(path));
-    return result;
-  } catch (e) {
-    out.destroy();
-    await unlink(tmp).catch(() => undefined);
-    if (isNoSpace(e)) throw noSpaceError(`writing ${path}`, e);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new NotFoundError(`cannot write ${path}: its directory does not exist`, { cause: e });
-    if (typeof code === 'string' && !(e instanceof StrataError)) {
-      throw new StrataError('SAVE_OUTPUT', `cannot write ${path}: ${(e as Error).message}`, { cause: e, hint: 'check the path and its permissions' });
-    }
-    throw e;
-  }
+export function saveImagesToFile(images: ImageStore, args: readonly string[], path: string, opts: SaveOptions = {}): Promise<SaveResult> {
+  return writeOutputFile(path, 'SAVE_OUTPUT', (out) => saveImages(images, args, out, opts));
 }
 
 /** Plans one layer blob: the store's uncompressed blob as it is, or a compressed staged copy. */
