@@ -1,11 +1,22 @@
 #!/bin/sh
-# The README's main job. Until `strata build` exists, it parses the demo Dockerfile and shows its
-# stages, then BuildKit's AST dump of it.
+# The README's main job: build strata's demo image offline from fixtures/ and show it.
+# Its base is made on first use from Debian's busybox-static package (no registry needed).
 set -e
 cd "$(dirname "$0")/.."
-strata() { node dist/src/cli/main.js "$@"; }
-echo "== strata parse -f fixtures/demo/Dockerfile"
-strata parse -f fixtures/demo/Dockerfile
+strata() { node dist/bundle/strata.mjs "$@"; }
+
+BASE=localhost/strata-demo/busybox:latest
+if ! strata inspect "$BASE" >/dev/null 2>&1; then
+  echo "== making the base image $BASE from busybox-static"
+  strata import "$(node dist/test/helpers/base-images.js busybox)" "$BASE"
+fi
+
+echo "== strata build -t strata-demo:latest fixtures/demo"
+strata build --progress plain -t strata-demo:latest fixtures/demo
+
 echo
-echo "== strata parse -f fixtures/demo/Dockerfile --format dump"
-strata parse -f fixtures/demo/Dockerfile --format dump
+echo "== strata images"
+strata images
+echo
+echo "== strata history strata-demo:latest"
+strata history strata-demo:latest

@@ -9,6 +9,7 @@ export const ExitCode = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as con
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError) return ExitCode.usage;
+  if (e instanceof StrataError && e.code === 'BUILD_INTERRUPTED') return ExitCode.interrupted;
   return ExitCode.failure;
 }
 

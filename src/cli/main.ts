@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../util/package-root.js';
+import { registerBuild } from './commands/build.js';
 import { registerHistory } from './commands/history.js';
 import { registerImages } from './commands/images.js';
 import { registerInspect } from './commands/inspect.js';
@@ -33,6 +34,7 @@ Examples:
   $ strata images
   $ strata --root /tmp/store inspect busybox`);
   registerParse(program);
+  registerBuild(program);
   registerImages(program);
   registerInspect(program);
   registerHistory(program);

@@ -2,6 +2,7 @@
  * `strata images`, `strata tag`, `strata rmi`, `strata prune`: listing and naming images.
  */
 import type { Command } from 'commander';
+import { BuildCache } from '../../build/cache.js';
 import { familiarReference, parseReference } from '../../image/reference.js';
 import { checkFormat, openImages } from '../context.js';
 import { humanSize, renderTable, shortId, timeAgo } from '../format.js';
@@ -78,7 +79,7 @@ Examples:
       if (deleted.length > 0) {
         // Reclaim space now when nothing else is running; a build in progress holds a lease.
         try {
-          const report = await images.prune({ lockTimeoutMs: 2000 });
+          const report = await images.prune({ roots: await new BuildCache(images.store).roots(), lockTimeoutMs: 2000 });
           if (report.bytesFreed > 0) process.stdout.write(`Reclaimed ${humanSize(report.bytesFreed)}\n`);
         } catch {
           process.stdout.write('Space will be reclaimed by `strata prune` (the store is busy)\n');
@@ -90,14 +91,21 @@ Examples:
     .command('prune')
     .description('remove blobs and unpacked layers that no image needs, and say how much that freed')
     .option('--dry-run', 'only report what would be removed')
+    .option('--cache', 'also drop the build cache (later builds start cold)')
     .option('--format <format>', 'table or json', 'table')
     .addHelpText('after', `
 Examples:
   $ strata prune
+  $ strata prune --cache
   $ strata prune --dry-run --format json`)
-    .action(async (opts: { dryRun?: boolean; format: string }, cmd: Command) => {
+    .action(async (opts: { dryRun?: boolean; cache?: boolean; format: string }, cmd: Command) => {
       const format = checkFormat(opts.format, ['table', 'json'] as const);
-      const report = await (await openImages(cmd)).prune(opts.dryRun ? { dryRun: true } : {});
+      const images = await openImages(cmd);
+      const cache = new BuildCache(images.store);
+      // The build cache keeps its step results alive unless it is dropped too.
+      if (opts.cache && !opts.dryRun) await cache.clear();
+      const roots = opts.cache ? [] : await cache.roots();
+      const report = await images.prune({ roots, ...(opts.dryRun ? { dryRun: true } : {}) });
       if (format === 'json') {
         process.stdout.write(renderJson(report));
         return;
