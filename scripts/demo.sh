@@ -8,7 +8,8 @@ strata() { node dist/bundle/strata.mjs "$@"; }
 BASE=localhost/strata-demo/busybox:latest
 if ! strata inspect "$BASE" >/dev/null 2>&1; then
   echo "== making the base image $BASE from busybox-static"
-  strata import "$(node dist/test/helpers/base-images.js busybox)" "$BASE"
+  # A fixed timestamp keeps the base, and so the demo image, identical on every machine.
+  SOURCE_DATE_EPOCH=1704067200 strata import "$(node dist/test/helpers/base-images.js busybox)" "$BASE"
 fi
 
 echo "== strata build -t strata-demo:latest fixtures/demo"
@@ -20,3 +21,6 @@ strata images
 echo
 echo "== strata history strata-demo:latest"
 strata history strata-demo:latest
+echo
+echo "== what the image holds under /app (strata export strata-demo:latest -o - | tar -tv)"
+strata export strata-demo:latest -o - | tar -tvf - | grep ' app/'
