@@ -45,7 +45,6 @@ const MAX_OCTAL_11 = 0o77777777777;
 
 /** Writes tar entries to a stream, honouring backpressure. Call `finish()` once at the end. */
 export class TarWriter {
-  private paxCount = 0;
   /** Bytes written so far. */
   bytes = 0;
 
@@ -119,7 +118,7 @@ export class TarWriter {
     if (pax.size > 0) {
       const body = encodePax(pax);
       const base = name.replace(/\/$/, '').split('/').pop() ?? '';
-      blocks.push(header({ name: `PaxHeaders.${this.paxCount++}/${asciiPrefix(base, 80)}`, typeflag: 'x', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: h.mtime }));
+      blocks.push(header({ name: `PaxHeaders.0/${asciiPrefix(base, 80)}`, typeflag: 'x', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: h.mtime }));
       blocks.push(padded(body));
     }
     blocks.push(
