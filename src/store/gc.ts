@@ -2,7 +2,7 @@
  * Mark-and-sweep garbage collection. The store knows no image format, so the caller says what a
  * blob references (`children`: a manifest lists its config and layers, an index its manifests).
  * Marking starts from every ref target plus the caller's roots; every unmarked blob and every
- * unpacked layer whose diff_id is not live is swept.
+ * unpacked layer whose diff_id is not live, nor the lower of a live patch layer, is swept.
  *
  * Racing writers. GC holds the "gc" lock exclusively from mark to sweep, and every commit of a
  * blob or layer and every ref update holds it shared, so nothing is added or named mid-GC. That
@@ -90,7 +90,13 @@ export async function collectGarbage(parts: GcParts, roots: Iterable<string>, op
     }
     if (!dryRun && report.removedBlobs.length > 0) await fsyncDir(parts.content.dir);
 
-    for (const layer of await parts.layers.listLayers()) {
+    const layers = await parts.layers.listLayers();
+    // A live patch layer keeps the layer dir it stacks on (and that one its own lower).
+    const lowerOf = new Map(layers.filter((l) => l.lower !== undefined).map((l) => [l.diffId as string, l.lower as string]));
+    for (const d of [...live]) {
+      for (let lower = lowerOf.get(d); lower !== undefined && !live.has(lower); lower = lowerOf.get(lower)) live.add(lower);
+    }
+    for (const layer of layers) {
       if (live.has(layer.diffId)) continue;
       if (layer.mtimeMs >= cutoff) {
         report.keptRecent++;

@@ -3,13 +3,19 @@
  * overlay lower dir) by every build and run. A layer is prepared in a temp dir under `tmp/` (same
  * filesystem) and committed by one rename, so `layers/<hex>` is either absent or complete; removal
  * renames it back into `tmp/` first for the same reason.
+ *
+ * A layer dir can also be a patch over another layer's dir: `layers/<hex>.lower` then names the
+ * diff_id below it, and the layer's tree is the two stacked (overlay order). A rebuilt COPY step
+ * whose files barely changed is stored that way, so the unchanged files are not copied again.
+ * The lower file is written before the dir is renamed into place and removed after the dir is
+ * gone, so a dir never exists without the lower file it needs.
  */
-import { lstat, mkdir, open, opendir, readdir, rename, stat, utimes } from 'node:fs/promises';
+import { lstat, mkdir, open, opendir, readdir, readFile, rename, stat, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { constants } from 'node:fs';
 import { StoreError } from '../errors.js';
 import { digestFromHex, digestHex, isHex64, type Digest } from '../util/digest.js';
-import { fsyncDir, isNoSpace, noSpaceError, removeQuiet } from './durable.js';
+import { fsyncDir, isNoSpace, noSpaceError, removeQuiet, writeFileAtomic } from './durable.js';
 import type { CommitGuard } from './content.js';
 import { tempName } from './temp.js';
 
@@ -18,6 +24,8 @@ export interface LayerDirInfo {
   diffId: Digest;
   path: string;
   mtimeMs: number;
+  /** For a patch layer: the diff_id of the layer dir it stacks on. */
+  lower?: Digest;
 }
 
 /** What commitLayerDir did: `committed` is false when an identical commit got there first. */
@@ -32,6 +40,8 @@ export class LayerStore {
     readonly dir: string,
     private readonly tmpDir: string,
     private readonly guard: CommitGuard = (fn) => fn(),
+    /** Runs `fn` holding the exclusive layer-commit lock (two commits of one diff_id take turns). */
+    private readonly exclusive: (name: string, fn: () => Promise<LayerCommit>) => Promise<LayerCommit> = (_n, fn) => fn(),
   ) {}
 
   /** `layers/<hex>` for a diff_id (whether or not it exists). Throws on a malformed digest. */
@@ -62,7 +72,7 @@ export class LayerStore {
    * same diff_id concurrently) the prepared dir is deleted and `committed` is false. The layer's
    * content is the caller's responsibility; the store does not re-hash unpacked trees.
    */
-  async commitLayerDir(prepared: string, diffId: string, opts: { sync?: boolean } = {}): Promise<LayerCommit> {
+  async commitLayerDir(prepared: string, diffId: string, opts: { sync?: boolean; lower?: Digest } = {}): Promise<LayerCommit> {
     const final = this.layerDir(diffId);
     const src = resolve(prepared);
     if (dirname(src) !== resolve(this.tmpDir) || !(await stat(src).catch(() => undefined))?.isDirectory()) {
@@ -74,20 +84,21 @@ export class LayerStore {
     }
     try {
       if (opts.sync !== false) await syncTree(src);
-      return await this.guard(async () => {
-        try {
-          await rename(src, final);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      return await this.guard(() => this.exclusive(`layer-commit`, async () => {
+        if (await this.hasLayer(diffId)) {
           await removeQuiet(src);
           return { path: final, committed: false };
         }
+        // The lower file goes first (the dir is useless without it); a stale one left by a
+        // removed patch layer must not make a whole layer look like a patch.
+        if (opts.lower !== undefined) await writeFileAtomic(this.tmpDir, this.lowerFile(diffId), digestHex(opts.lower) + '\n', `recording the lower of layer ${diffId}`);
+        else await removeQuiet(this.lowerFile(diffId));
+        await rename(src, final);
         await fsyncDir(this.dir);
         const now = new Date();
         await utimes(final, now, now); // a fresh mtime keeps a grace-period GC off it
         return { path: final, committed: true };
-      });
+      }));
     } catch (e) {
       if (isNoSpace(e)) {
         await removeQuiet(src);
@@ -112,8 +123,21 @@ export class LayerStore {
       throw e;
     }
     await fsyncDir(this.dir);
+    await removeQuiet(this.lowerFile(diffId));
     await removeQuiet(doomed);
     return size;
+  }
+
+  /** `layers/<hex>.lower`: where a patch layer names the layer it stacks on. */
+  private lowerFile(diffId: string): string {
+    return join(this.dir, `${digestHex(diffId)}.lower`);
+  }
+
+  /** The diff_id a patch layer stacks on; undefined for a whole layer (or an unreadable record). */
+  async lowerOf(diffId: string): Promise<Digest | undefined> {
+    const text = await readFile(this.lowerFile(diffId), 'utf8').catch(() => undefined);
+    const hex = text?.trim();
+    return hex !== undefined && isHex64(hex) ? digestFromHex(hex) : undefined;
   }
 
   /** Every committed layer directory (names that are not 64-hex are ignored). */
@@ -122,7 +146,10 @@ export class LayerStore {
     for (const name of await readdir(this.dir)) {
       if (!isHex64(name)) continue;
       const st = await stat(join(this.dir, name)).catch(() => undefined);
-      if (st?.isDirectory()) out.push({ diffId: digestFromHex(name), path: join(this.dir, name), mtimeMs: st.mtimeMs });
+      if (!st?.isDirectory()) continue;
+      const diffId = digestFromHex(name);
+      const lower = await this.lowerOf(diffId);
+      out.push({ diffId, path: join(this.dir, name), mtimeMs: st.mtimeMs, ...(lower ? { lower } : {}) });
     }
     return out;
   }

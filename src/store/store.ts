@@ -18,6 +18,7 @@ import { GC_LOCK, RefStore, type NamedRef, type RefEntry, type RefsTransaction, 
 import { ensureStoreLayout, resolveStoreRoot, storeLayout, type StoreLayout } from './root.js';
 import { cleanDeadTemp, tempName } from './temp.js';
 import { mkdir } from 'node:fs/promises';
+import type { Digest } from '../util/digest.js';
 import { join } from 'node:path';
 
 /** Options of Store.open. */
@@ -41,7 +42,7 @@ export class Store {
     const guard = <T>(fn: () => Promise<T>) => this.locks.withLock(GC_LOCK, 'shared', fn);
     this.content = new ContentStore(layout.blobs, layout.tmp, guard);
     this.refs = new RefStore(layout.refs, layout.tmp, this.locks, (d) => this.content.statBlob(d), opts.lockTimeoutMs);
-    this.layers = new LayerStore(layout.layers, layout.tmp, guard);
+    this.layers = new LayerStore(layout.layers, layout.tmp, guard, (name, fn) => this.locks.withLock(name, 'exclusive', fn));
     this.cache = new CacheStore(layout.cache, layout.tmp);
   }
 
@@ -155,7 +156,7 @@ export class Store {
   }
 
   /** Atomically moves a prepared dir to `layers/<hex>`; tolerates a concurrent identical commit. */
-  commitLayerDir(prepared: string, diffId: string, opts?: { sync?: boolean }): Promise<LayerCommit> {
+  commitLayerDir(prepared: string, diffId: string, opts?: { sync?: boolean; lower?: Digest }): Promise<LayerCommit> {
     return this.layers.commitLayerDir(prepared, diffId, opts);
   }
 
