@@ -34,6 +34,22 @@ export interface CacheRecord {
   /** The image state after the step (an unnamed image in the store). */
   manifestDigest: Digest;
   created: string;
+  /** When the step started running (ISO time). */
+  started?: string;
+  /** The step's layer holds no whiteouts or opaque dirs: a rebuild of the step may patch it. */
+  patchable?: boolean;
+}
+
+/** What a layer-making step is told: its progress id, and the earlier result of the same step (on a miss). */
+export interface StepContext {
+  id: number;
+  previous?: CacheRecord;
+}
+
+/** What a layer-making step made: its layer, if any, and whether a rebuild may patch that layer. */
+export interface StepOutcome {
+  diffId?: string;
+  patchable?: boolean;
 }
 
 const MAX_SIBLINGS = 16;
@@ -81,6 +97,23 @@ export class BuildCache {
       const r = await this.store.cache.readRecord<CacheRecord>(`step-${key}`);
       if (!r || r.inputs.instruction.split(' ')[0] !== kind) continue;
       return describeChange(r.inputs, inputs);
+    }
+    return undefined;
+  }
+
+  /**
+   * The most recent earlier result of the same step on the same parent state whose inputs
+   * differ only in the copied files (same instruction, environment and timestamp), if its image
+   * state is still in the store: what a rebuilt COPY can patch instead of starting over.
+   */
+  async previous(parent: string, inputs: StepInputs): Promise<CacheRecord | undefined> {
+    const siblings = (await this.store.cache.readRecord<string[]>(`children-${parent}`)) ?? [];
+    const env = JSON.stringify(inputs.env ?? null);
+    for (const key of siblings) {
+      const r = await this.store.cache.readRecord<CacheRecord>(`step-${key}`);
+      if (!r || r.version !== 1 || r.inputs.instruction !== inputs.instruction) continue;
+      if (JSON.stringify(r.inputs.env ?? null) !== env || r.inputs.timestamp !== inputs.timestamp) continue;
+      return (await this.store.hasBlob(r.manifestDigest)) ? r : undefined;
     }
     return undefined;
   }

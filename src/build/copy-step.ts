@@ -3,19 +3,24 @@
  * or heredoc bodies), work out the cache inputs, and copy into an overlay of the stage's layers;
  * what the copy changed becomes the step's layer.
  */
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { expandWord } from '../dockerfile/expand.js';
 import type { AddInstruction, CopyInstruction } from '../dockerfile/instructions.js';
+import { tarIndexEntries } from '../fs/tar-index.js';
 import { stageByName } from '../graph/stage-graph.js';
 import { withOverlay } from '../snapshot/host-mount.js';
 import { LowerView } from '../snapshot/lower-view.js';
+import { hasOverlayMarkers } from '../snapshot/markers.js';
+import { MAX_PATCH_DEPTH } from '../snapshot/snapshotter.js';
 import { sha256, type Digest } from '../util/digest.js';
-import type { StepInputs } from './cache.js';
+import type { CacheRecord, StepContext, StepInputs, StepOutcome } from './cache.js';
 import { addInto } from './add.js';
 import { downloadUrl, isUrlSource, addUrl, type Download } from './add-url.js';
 import { copyInto, type CopyRequest } from './copy.js';
+import type { LayerFile, Reuse } from './copy-write.js';
 import { DirSource } from './file-source.js';
 import { selectSources, type Selection } from './select.js';
 import type { BuildServices } from './services.js';
@@ -31,7 +36,7 @@ interface UrlSource {
 
 /** What a COPY/ADD reads from, decided before the cache lookup. */
 export type PreparedCopy = (
-  | { kind: 'context'; selection?: Selection; urls: UrlSource[] }
+  | { kind: 'context'; selection?: Selection; urls: UrlSource[]; files: () => [string, string][] }
   | { kind: 'layers'; label: string; layers: Digest[] }
   | { kind: 'heredoc' }
 ) & {
@@ -46,7 +51,7 @@ async function chownIds(svc: BuildServices, state: StageState, spec: string | un
   const numeric = (s: string) => (/^\d+$/.test(s) ? Number(s) : undefined);
   let view: LowerView | undefined;
   const lookup = async (file: string, name: string, field: number): Promise<number> => {
-    view ??= new LowerView((await Promise.all(layersOf(state).map((d) => svc.snapshotter.unpack(d)))).reverse());
+    view ??= new LowerView(await svc.snapshotter.lowerDirs(layersOf(state)));
     const text = view.readFile(file)?.toString('utf8') ?? '';
     const line = text.split('\n').find((l) => l.split(':')[0] === name);
     const id = line === undefined ? undefined : Number(line.split(':')[field]);
@@ -104,17 +109,19 @@ export async function copyInputs(svc: BuildServices, state: StageState, inst: Co
   const urls = inst.kind === 'ADD' ? inst.sources.filter(isUrlSource) : [];
   const local = inst.sources.filter((s) => !urls.includes(s));
   let selection: Selection | undefined;
-  let files: [string, string][] = [];
+  // Per-file fingerprints only matter on a miss (explanations, patching): made on first use.
+  let contextFiles: () => [string, string][] = () => [];
+  const urlFiles: [string, string][] = [];
   let filesDigest = '';
   if (local.length > 0) {
     const ctx = await svc.context();
     selection = await ctx.select(local, { exclude: inst.exclude, ...(inst.kind === 'COPY' && inst.parents ? { parents: true } : {}) });
     const sum = await ctx.checksum(selection);
-    files = [...sum.files];
+    contextFiles = () => [...sum.files];
     filesDigest = sum.digest;
   }
   // A URL's content is part of the key: --checksum names it; otherwise it is downloaded now.
-  const prepared: PreparedCopy = { kind: 'context', ...(selection ? { selection } : {}), urls: [] };
+  const prepared: PreparedCopy = { kind: 'context', ...(selection ? { selection } : {}), urls: [], files: () => contextFiles() };
   if (urls.length > 0) {
     const dir = await svc.store.stagingDir('add-url');
     prepared.cleanup = () => rm(dir, { recursive: true, force: true });
@@ -125,15 +132,24 @@ export async function copyInputs(svc: BuildServices, state: StageState, inst: Co
         const checksum = inst.kind === 'ADD' ? inst.checksum : undefined;
         const download = checksum === undefined ? await downloadUrl(url, sub, { ...(svc.opts.signal ? { signal: svc.opts.signal } : {}) }) : undefined;
         prepared.urls.push({ url, ...(download ? { download } : {}) });
-        files.push([url, download?.digest ?? checksum!]);
+        urlFiles.push([url, download?.digest ?? checksum!]);
       }
     } catch (e) {
       await prepared.cleanup();
       throw e;
     }
-    filesDigest = sha256(JSON.stringify([filesDigest, files.filter(([p]) => urls.includes(p))])).slice(7);
+    filesDigest = sha256(JSON.stringify([filesDigest, urlFiles])).slice(7);
   }
-  return { inputs: { instruction: text, filesDigest, files }, prepared };
+  let files: [string, string][] | undefined;
+  const inputs: StepInputs = {
+    instruction: text,
+    filesDigest,
+    get files() {
+      files ??= [...contextFiles(), ...urlFiles];
+      return files;
+    },
+  };
+  return { inputs, prepared };
 }
 
 /** The layers of `--from`: an earlier stage (by name or index) or an image in the store. */
@@ -173,10 +189,91 @@ async function addDownload(
   await addInto(root, { ...copy, selection, unpack: inst.unpack ?? false, verifySources: false });
 }
 
-/** Copies into an overlay of the stage's layers and commits the change. Returns the layer's diff_id. */
-export async function executeCopy(svc: BuildServices, state: StageState, inst: CopyInstruction | AddInstruction, prepared: PreparedCopy, stepId: number): Promise<string | undefined> {
-  void stepId;
-  const active = await svc.snapshotter.prepare(layersOf(state));
+/**
+ * Copies into an overlay of the stage's layers and commits the change. When the same COPY was
+ * built before on the same parents and most of its files are unchanged, the copy is made over
+ * that earlier layer instead, writing only what changed (see patchBase); if that fails for any
+ * reason, the step starts over as a plain copy.
+ */
+export async function executeCopy(svc: BuildServices, state: StageState, inst: CopyInstruction | AddInstruction, prepared: PreparedCopy, step: StepContext): Promise<StepOutcome> {
+  const base = await patchBase(svc, state, inst, prepared, step.previous);
+  if (base) {
+    try {
+      const outcome = await copyAndCommit(svc, state, inst, prepared, base);
+      if (outcome) {
+        svc.progress.emit({ type: 'step-note', id: step.id, text: `patched the previous build's layer: ${base.reused} of ${base.total} entries unchanged, left in place`, time: Date.now() });
+        return outcome;
+      }
+    } catch (e) {
+      if (svc.opts.signal?.aborted) throw e;
+      svc.progress.emit({ type: 'step-note', id: step.id, text: `could not patch the previous build's layer (${(e as Error).message}); copying everything`, time: Date.now() });
+    }
+  }
+  return (await copyAndCommit(svc, state, inst, prepared))!;
+}
+
+/** The earlier layer a COPY may patch, and which source files it already holds. */
+interface PatchBase {
+  layer: Digest;
+  reuse: Reuse;
+  reused: number;
+  total: number;
+}
+
+/**
+ * Decides whether a COPY from the context can patch the layer its previous build made: that
+ * build ran the same instruction on the same parent layers, its layer holds no whiteouts or
+ * opaque dirs, no source file has gone since (a patch cannot take a file out again), at least
+ * half the files are unchanged, and the patch stack is not already MAX_PATCH_DEPTH deep.
+ */
+async function patchBase(svc: BuildServices, state: StageState, inst: CopyInstruction | AddInstruction, prepared: PreparedCopy, previous?: CacheRecord): Promise<PatchBase | undefined> {
+  if (!previous?.patchable || previous.started === undefined || inst.kind !== 'COPY' || prepared.kind !== 'context' || !prepared.selection || prepared.urls.length > 0) return undefined;
+  const before = new Map(previous.inputs.files ?? []);
+  const now = new Map(prepared.files());
+  if (before.size === 0 || [...before.keys()].some((p) => !now.has(p))) return undefined;
+  const reuse = new Set([...now].filter(([p, fp]) => before.get(p) === fp).map(([p]) => p));
+  if (reuse.size * 2 < now.size) return undefined;
+  const layers = (await svc.images.image(previous.manifestDigest).config()).rootfs.diff_ids;
+  const parents = layersOf(state);
+  if (layers.length !== parents.length + 1 || parents.some((d, i) => layers[i] !== d)) return undefined;
+  const layer = layers[layers.length - 1]!;
+  if ((await svc.snapshotter.patchDepth(layer)) >= MAX_PATCH_DEPTH) return undefined;
+  const files = (await svc.store.hasBlob(layer)) ? layerFiles(svc.store.blobPath(layer), layer) : undefined;
+  return {
+    layer,
+    reuse: {
+      paths: reuse,
+      // 1 s of slack: ctimes and the recorded start come from clocks with different granularity.
+      settledBefore: Date.parse(previous.started) - 1000,
+      ...(files ? { layer: files } : {}),
+      ...(svc.clampMtime !== undefined ? { clampMtime: svc.clampMtime } : {}),
+    },
+    reused: reuse.size,
+    total: now.size,
+  };
+}
+
+/** The regular files of a layer's tar by path (headers only: data is skipped, not read). */
+function layerFiles(blob: string, diffId: string): Map<string, LayerFile> {
+  const out = new Map<string, LayerFile>();
+  const fd = openSync(blob, 'r');
+  try {
+    for (const e of tarIndexEntries(fd, { label: `layer ${diffId}`, maxEntrySize: Number.MAX_SAFE_INTEGER })) {
+      if (e.type !== 'file') continue;
+      out.set(e.path, { size: e.size, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, xattrs: e.xattrs.size > 0 });
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+/**
+ * Copies into a fresh snapshot (over `patch.layer` when given) and commits it. Undefined when a
+ * patch turned out unusable (the copy left whiteouts or opaque dirs in its upper dir).
+ */
+async function copyAndCommit(svc: BuildServices, state: StageState, inst: CopyInstruction | AddInstruction, prepared: PreparedCopy, patch?: PatchBase): Promise<StepOutcome | undefined> {
+  const active = await svc.snapshotter.prepare(layersOf(state), patch ? { over: patch.layer } : {});
   try {
     const chown = await chownIds(svc, state, inst.chown);
     const workdir = state.config.config?.WorkingDir || '/';
@@ -192,7 +289,7 @@ export async function executeCopy(svc: BuildServices, state: StageState, inst: C
       if (prepared.kind === 'context') {
         if (prepared.selection) {
           if (inst.kind === 'ADD') await addInto(active.mountpoint, { ...request(prepared.selection), ...(inst.unpack !== undefined ? { unpack: inst.unpack } : {}) });
-          else await copyInto(active.mountpoint, request(prepared.selection));
+          else await copyInto(active.mountpoint, { ...request(prepared.selection), ...(patch ? { reuse: patch.reuse } : {}) });
         }
         for (const u of prepared.urls) await addDownload(svc, active.dir, active.mountpoint, inst as AddInstruction, u, options);
       } else if (prepared.kind === 'heredoc') {
@@ -203,7 +300,7 @@ export async function executeCopy(svc: BuildServices, state: StageState, inst: C
         // Heredoc files are the build's own: owned by root unless --chown says otherwise.
         await copyInto(active.mountpoint, request(selectSources(src, inst.contents.map((c) => c.path))));
       } else {
-        const lowers = (await Promise.all(prepared.layers.map((d) => svc.snapshotter.unpack(d)))).reverse();
+        const lowers = await svc.snapshotter.lowerDirs(prepared.layers);
         const srcMount = join(active.dir, 'source');
         await mkdir(srcMount);
         if (lowers.length === 0) {
@@ -219,8 +316,13 @@ export async function executeCopy(svc: BuildServices, state: StageState, inst: C
         });
       }
     });
+    if (patch && hasOverlayMarkers(active.upper)) {
+      await svc.snapshotter.dispose(active);
+      return undefined;
+    }
     const layer = await svc.snapshotter.commit(active, { ...(svc.clampMtime !== undefined ? { clampMtime: svc.clampMtime } : {}) });
-    return layer?.diffId;
+    if (!layer) return {};
+    return { diffId: layer.diffId, patchable: patch !== undefined || layer.patchable };
   } catch (e) {
     await svc.snapshotter.dispose(active);
     throw e;

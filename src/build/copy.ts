@@ -19,7 +19,7 @@ import { cleanPath } from '../fs/go-path.js';
 import { createdDirMode, parseChmod } from './copy-mode.js';
 import type { ChmodSpec } from './copy-mode.js';
 import { inRoot, mkdirAllInRoot, resolveInRoot } from './copy-dest.js';
-import { TreeCopier } from './copy-write.js';
+import { TreeCopier, type Reuse } from './copy-write.js';
 import type { Selection } from './select.js';
 
 export type { ChmodSpec } from './copy-mode.js';
@@ -42,6 +42,8 @@ export interface CopyRequest {
   xattrs?: boolean;
   /** Fail when a source file changed since it was selected or hashed (default true). */
   verifySources?: boolean;
+  /** Unchanged source files that may be left in place when already at the destination (see TreeCopier). */
+  reuse?: Reuse;
 }
 
 /** What copyInto wrote. */
@@ -54,6 +56,8 @@ export interface CopyResult {
   bytes: number;
   /** Non-fatal problems (xattrs the target filesystem refused). */
   warnings: string[];
+  /** Files already in place at the destination (counted in `files` too). */
+  reused?: number;
 }
 
 /** The absolute container path of a destination and whether it names a directory (`/` or `.` at the end). */
@@ -84,6 +88,7 @@ export async function copyInto(rootDir: string, req: CopyRequest): Promise<CopyR
     ...(req.chown ? { chown: req.chown } : {}),
     xattrs: req.xattrs ?? true,
     verify: req.verifySources ?? true,
+    ...(req.reuse ? { reuse: req.reuse } : {}),
   });
   for (const item of sel.items) {
     w.newItem();
@@ -105,7 +110,7 @@ export async function copyInto(rootDir: string, req: CopyRequest): Promise<CopyR
     }
     w.finish();
   }
-  return { files: w.files, dirs: w.dirs, bytes: w.bytes, warnings: w.warnings };
+  return { files: w.files, dirs: w.dirs, bytes: w.bytes, warnings: w.warnings, ...(req.reuse ? { reused: w.reused } : {}) };
 }
 
 function openRoot(rootDir: string): string {

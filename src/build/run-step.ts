@@ -60,8 +60,7 @@ export function runEnv(state: StageState, buildArgs: ReadonlyMap<string, string>
 
 /** Resolves the stage's USER against its own /etc/passwd and /etc/group. */
 export async function stageUser(svc: BuildServices, state: StageState): Promise<ResolvedUser> {
-  const lowers = await Promise.all(layersOf(state).map((d) => svc.snapshotter.unpack(d)));
-  const view = new LowerView(lowers.reverse());
+  const view = new LowerView(await svc.snapshotter.lowerDirs(layersOf(state)));
   return resolveUser(state.config.config?.User ?? '', view.readFile('/etc/passwd')?.toString('utf8'), view.readFile('/etc/group')?.toString('utf8'));
 }
 

@@ -14,7 +14,7 @@ import { applyToConfig, isConfigInstruction } from '../image/apply-instruction.j
 import type { ImageConfig } from '../image/types.js';
 import type { StageNode } from '../graph/stage-graph.js';
 import { sha256, type Digest } from '../util/digest.js';
-import { chainKey, stepKey, type StepInputs } from './cache.js';
+import { chainKey, stepKey, type CacheRecord, type StepContext, type StepInputs, type StepOutcome } from './cache.js';
 import { copyHistory, copyInputs, executeCopy } from './copy-step.js';
 import { executeRun, runCommand, runEnv, shellOf, stageUser } from './run-step.js';
 import type { BuildServices } from './services.js';
@@ -163,7 +163,7 @@ async function step(svc: BuildServices, state: StageState, raw: Instruction, ste
   if (inst.kind === 'COPY' || inst.kind === 'ADD') {
     const { inputs, prepared } = await copyInputs(svc, state, inst);
     try {
-      return await withCache(svc, state, stepName, inputs, copyHistory(inst), async (id) => executeCopy(svc, state, inst, prepared, id));
+      return await withCache(svc, state, stepName, inputs, copyHistory(inst), (step) => executeCopy(svc, state, inst, prepared, step));
     } finally {
       await prepared.cleanup?.();
     }
@@ -185,7 +185,10 @@ async function runWithCache(svc: BuildServices, state: StageState, inst: RunInst
       // The network the step really gets: a result made with network is not one made without.
       `NETWORK=${effectiveNetwork(svc.opts.network, inst.network)}`, `MOUNTS=${JSON.stringify(inst.mounts.map((m) => ({ ...m, raw: undefined })))}`],
   };
-  return withCache(svc, state, stepName, inputs, text, (id) => executeRun({ svc, state, stepId: id, stepName }, inst, command, env, user));
+  return withCache(svc, state, stepName, inputs, text, async ({ id }) => {
+    const diffId = await executeRun({ svc, state, stepId: id, stepName }, inst, command, env, user);
+    return diffId === undefined ? {} : { diffId };
+  });
 }
 
 /**
@@ -194,10 +197,12 @@ async function runWithCache(svc: BuildServices, state: StageState, inst: RunInst
  */
 async function withCache(
   svc: BuildServices, state: StageState, stepName: string, inputs: StepInputs, history: string,
-  execute: (stepId: number) => Promise<string | undefined>,
+  execute: (step: StepContext) => Promise<StepOutcome>,
 ): Promise<StageState> {
   const id = svc.nextStepId();
-  inputs = { ...inputs, timestamp: String(svc.opts.timestamp) };
+  let previous: CacheRecord | undefined;
+  // Set in place, not spread: a COPY's per-file list is a getter, computed only on a miss.
+  inputs.timestamp = String(svc.opts.timestamp);
   const key = stepKey(state.key, inputs);
   svc.progress.emit({ type: 'step-start', id, name: stepName, time: Date.now() });
   if (!svc.opts.noCache) {
@@ -209,18 +214,22 @@ async function withCache(
     }
     const why = await svc.cache.explainMiss(state.key, inputs);
     if (why) svc.progress.emit({ type: 'step-note', id, text: `cache miss: ${why}`, time: Date.now() });
+    previous = await svc.cache.previous(state.key, inputs);
   }
-  let diffId: string | undefined;
+  let outcome: StepOutcome;
+  const started = new Date().toISOString();
   try {
-    diffId = await execute(id);
+    outcome = await execute({ id, ...(previous ? { previous } : {}) });
   } catch (e) {
     svc.progress.emit({ type: 'step-error', id, message: (e as Error).message, time: Date.now() });
     throw e;
   }
-  const config = appendHistory(state.config, { created: formatCreated(svc.created), created_by: history }, diffId as Digest | undefined);
+  const config = appendHistory(state.config, { created: formatCreated(svc.created), created_by: history }, outcome.diffId as Digest | undefined);
   const layers = await Promise.all(layersOf({ config }).map(async (d) => ({ digest: d, size: (await svc.store.statBlob(d))!.size })));
   const { manifestDigest } = await svc.images.commitImage(Buffer.from(JSON.stringify(config)), layers, []);
-  await svc.cache.put({ version: 1, key, parent: state.key, inputs, manifestDigest, created: new Date().toISOString() });
+  await svc.cache.put({
+    version: 1, key, parent: state.key, inputs, manifestDigest, created: new Date().toISOString(), started, ...(outcome.patchable ? { patchable: true } : {}),
+  });
   svc.progress.emit({ type: 'step-done', id, time: Date.now() });
   return { ...state, config, key };
 }

@@ -58,6 +58,8 @@ export interface DiffResult {
   size: number;
   /** Tar entries, whiteouts, opaque markers and hardlinks included (PAX headers not). */
   entries: number;
+  /** Whiteouts and opaque markers among the entries. */
+  markers: number;
   /** Nothing changed (no entries): the caller makes no layer. A valid empty tar was still written. */
   empty: boolean;
 }
@@ -89,5 +91,5 @@ export async function writeDiffTar(upperDir: string, out: Writable, opts: DiffOp
   } finally {
     sink.detach();
   }
-  return { diffId: sink.digest(), size: sink.bytes, entries: walker.entries, empty: walker.entries === 0 };
+  return { diffId: sink.digest(), size: sink.bytes, entries: walker.entries, markers: walker.markers, empty: walker.entries === 0 };
 }

@@ -39,6 +39,8 @@ interface Frame {
 /** Walks one upper dir into a TarWriter; `entries` counts what was written. */
 export class DiffWalker {
   entries = 0;
+  /** Whiteouts and opaque markers written. */
+  markers = 0;
   private readonly reader: UpperReader;
   /** `dev:ino` of regular files with several links → the path written first. */
   private readonly links = new Map<string, string>();
@@ -190,6 +192,7 @@ export class DiffWalker {
 
   /** A whiteout or opaque marker: an empty regular file, mode 0, owner 0:0 (as containerd writes them). */
   private marker(name: string, st: Stats): TarWriteHeader {
+    this.markers++;
     return { name, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: this.mtime(st) };
   }
 

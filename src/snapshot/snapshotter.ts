@@ -7,6 +7,11 @@
  * upper dir as an OCI changeset tar, so a snapshot costs the size of the change, never the size of
  * the rootfs. After the commit the upper dir itself becomes the new layer's unpacked dir (it
  * already is in overlay format), so a built layer is never extracted again.
+ *
+ * A step can also be prepared *over* an earlier result of the same step (a patch): that layer's
+ * dirs sit between the parents and the upper dir, the step only writes what differs, and the
+ * commit writes the tar from the stacked view while the upper dir is kept as a patch layer
+ * (LayerStore's `lower`). Patches stack at most MAX_PATCH_DEPTH deep.
  */
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
@@ -14,7 +19,9 @@ import { join } from 'node:path';
 import { applyLayer } from '../fs/apply-layer.js';
 import type { Store } from '../store/store.js';
 import { tempName } from '../store/temp.js';
-import { captureStubs, writeDiffTar, type StubRecord } from './diff-tar.js';
+import { captureStubs, writeDiffTar, type DiffResult, type StubRecord } from './diff-tar.js';
+import { withOverlay } from './host-mount.js';
+import { mergePatchTar } from './patch-tar.js';
 import type { Digest } from '../util/digest.js';
 import { SnapshotError } from './snapshot-error.js';
 
@@ -28,25 +35,31 @@ export interface ActiveSnapshot {
   mountpoint: string;
   /** Lower dirs, TOP FIRST (overlayfs order). */
   lowers: string[];
+  /** The earlier layer this one is a patch over, when prepared with `over`. */
+  over?: Digest;
 }
 
 /** A layer made by commit. */
 export interface CommittedLayer {
   diffId: Digest;
   size: number;
+  /** The layer holds no whiteouts or opaque dirs, so a later build of its step may patch it. */
+  patchable: boolean;
 }
 
 /** The overlay option string is limited to one page. */
 const MAX_OVERLAY_OPTIONS = 4000;
+/** How many patch layers may stack before a step writes a whole layer again (each is one more overlay lower). */
+export const MAX_PATCH_DEPTH = 8;
 
 /** Prepares and commits overlay snapshots over the layers in one store. */
 export class Snapshotter {
-  private readonly unpacking = new Map<string, Promise<string>>();
+  private readonly unpacking = new Map<string, Promise<string[]>>();
 
   constructor(private readonly store: Store) {}
 
-  /** The unpacked dir of a layer, extracting its blob (safely, in overlay format) the first time. */
-  unpack(diffId: Digest): Promise<string> {
+  /** The unpacked dirs of a layer, top first: one for a whole layer, more for a patch. Extracts the blob the first time. */
+  unpack(diffId: Digest): Promise<string[]> {
     let p = this.unpacking.get(diffId);
     if (!p) {
       p = this.doUnpack(diffId);
@@ -56,9 +69,27 @@ export class Snapshotter {
     return p;
   }
 
-  private async doUnpack(diffId: Digest): Promise<string> {
+  /** The dirs of a stack of layers (base first), top first, as overlayfs takes them. */
+  async lowerDirs(layers: readonly Digest[]): Promise<string[]> {
+    const dirs = await Promise.all(layers.map((d) => this.unpack(d)));
+    return dirs.reverse().flat();
+  }
+
+  /** How many patch layers a layer's dirs stack (0 for a whole layer). */
+  async patchDepth(diffId: Digest): Promise<number> {
+    return (await this.unpack(diffId)).length - 1;
+  }
+
+  private async doUnpack(diffId: Digest): Promise<string[]> {
     const dir = this.store.layerDir(diffId);
-    if (await this.store.hasLayer(diffId)) return dir;
+    if (await this.store.hasLayer(diffId)) {
+      const lower = await this.store.layers.lowerOf(diffId);
+      if (lower === undefined) return [dir];
+      const below = await this.unpack(lower).catch(() => undefined);
+      if (below) return [dir, ...below];
+      // The patch lost what it stacks on (a damaged store): the blob still holds the whole layer.
+      await this.store.layers.removeLayerDir(diffId);
+    }
     const prepared = await this.store.prepareLayerDir();
     try {
       await applyLayer(await this.store.openBlob(diffId, { verify: true }), prepared, { mode: 'overlay', label: `layer ${diffId}` });
@@ -67,19 +98,22 @@ export class Snapshotter {
       await rm(prepared, { recursive: true, force: true });
       throw e;
     }
-    return dir;
+    return [dir];
   }
 
-  /** A fresh upper/work pair over the given layers (base first). */
-  async prepare(parents: readonly Digest[]): Promise<ActiveSnapshot> {
-    const lowersBaseFirst = await Promise.all(parents.map((d) => this.unpack(d)));
+  /**
+   * A fresh upper/work pair over the given layers (base first); with `over`, that layer's dirs
+   * go on top of the parents (it must be a result of the same step on the same parents).
+   */
+  async prepare(parents: readonly Digest[], opts: { over?: Digest } = {}): Promise<ActiveSnapshot> {
+    const lowers = await this.lowerDirs(parents);
+    if (opts.over !== undefined) lowers.unshift(...(await this.unpack(opts.over)));
     const dir = join(this.store.layout.tmp, tempName('snapshot'));
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
     const mountpoint = join(dir, 'merged');
     await mkdir(dir, { mode: 0o700 });
     await Promise.all([mkdir(upper, { mode: 0o755 }), mkdir(work, { mode: 0o700 }), mkdir(mountpoint, { mode: 0o755 })]);
-    const lowers = lowersBaseFirst.reverse();
     // overlayfs needs at least one lower dir: FROM scratch gets an empty one.
     if (lowers.length === 0) {
       const empty = join(dir, 'empty');
@@ -93,7 +127,7 @@ export class Snapshotter {
         hint: 'squash the base image (strata squash) or use a store root with a shorter path (--root)',
       });
     }
-    return { dir, upper, work, mountpoint, lowers };
+    return { dir, upper, work, mountpoint, lowers, ...(opts.over !== undefined ? { over: opts.over } : {}) };
   }
 
   /** What the step's helper left in the upper dir before the step ran (its mount points). */
@@ -109,11 +143,13 @@ export class Snapshotter {
   async commit(active: ActiveSnapshot, opts: { stubs?: StubRecord[]; clampMtime?: number } = {}): Promise<CommittedLayer | undefined> {
     try {
       const staged = join(active.dir, 'layer.tar');
-      const out = createWriteStream(staged, { flags: 'wx', mode: 0o644 });
-      const result = await writeDiffTar(active.upper, out, {
+      const diffOpts = {
         ...(opts.stubs ? { stubs: opts.stubs } : {}),
         ...(opts.clampMtime !== undefined ? { clampMtime: opts.clampMtime } : {}),
-      });
+      };
+      const result = active.over === undefined
+        ? await writeDiffTar(active.upper, createWriteStream(staged, { flags: 'wx', mode: 0o644 }), diffOpts)
+        : await this.patchTar(active, staged, diffOpts);
       if (result.empty) return undefined;
       const diffId = result.diffId as Digest;
       await this.store.adoptFile(staged, diffId, result.size);
@@ -122,12 +158,34 @@ export class Snapshotter {
         const layerTmp = join(this.store.layout.tmp, tempName('layer'));
         await rename(active.upper, layerTmp);
         // The blob is durable; the unpacked dir can always be rebuilt from it, so skip fsyncing every file.
-        await this.store.commitLayerDir(layerTmp, diffId, { sync: false });
+        await this.store.commitLayerDir(layerTmp, diffId, { sync: false, ...(active.over !== undefined ? { lower: active.over } : {}) });
       }
-      return { diffId, size: result.size };
+      // A patch's own upper dir is checked by its caller; its tar view could not show markers anyway.
+      return { diffId, size: result.size, patchable: result.markers === 0 };
     } finally {
       await this.dispose(active);
     }
+  }
+
+  /**
+   * The tar of a patch snapshot: the whole layer. Normally the earlier layer's tar merged with
+   * the upper dir's own tar (patch-tar.ts), which never reads the unchanged files; when that
+   * blob is gone (only its dir is kept), a walk of the upper dir stacked on the earlier layer's
+   * dirs (a read-only overlay of just those, no parents). Patched layers hold no whiteouts or
+   * opaque dirs (checked by the caller), which neither way could carry over.
+   */
+  private async patchTar(active: ActiveSnapshot, staged: string, opts: { stubs?: StubRecord[]; clampMtime?: number }): Promise<DiffResult> {
+    const over = active.over!;
+    if (await this.store.hasBlob(over)) {
+      const own = join(active.dir, 'patch.tar');
+      const result = await writeDiffTar(active.upper, createWriteStream(own, { flags: 'wx', mode: 0o600 }), opts);
+      const merged = await mergePatchTar({ base: this.store.blobPath(over), baseDiffId: over, patch: own, out: staged });
+      return { ...merged, entries: result.entries, markers: result.markers, empty: false };
+    }
+    const view = join(active.dir, 'patched');
+    await mkdir(view, { mode: 0o755 });
+    const dirs = [active.upper, ...(await this.unpack(over))];
+    return withOverlay(view, dirs, undefined, () => writeDiffTar(view, createWriteStream(staged, { flags: 'wx', mode: 0o644 }), opts));
   }
 
   /** Removes a snapshot's private directory (the overlay must no longer be mounted). */

@@ -41,7 +41,7 @@ describe('mount-point stubs', { skip: !isRoot && 'needs root (overlay mounts)' }
     ov.unmount();
     assert.deepEqual(stubs.map((s) => s.path).sort(), ['dev', 'dev/shm', 'etc', 'etc/hostname', 'etc/hosts', 'etc/resolv.conf', 'proc', 'sys']);
     const { tar, result } = await diffToBuffer(ov.upper, { stubs });
-    assert.deepEqual(result, { diffId: result.diffId, size: 1024, entries: 0, empty: true });
+    assert.deepEqual(result, { diffId: result.diffId, size: 1024, entries: 0, markers: 0, empty: true });
     assert.deepEqual(tar, EMPTY_TAR);
     const raw = await diffToBuffer(ov.upper);
     assert.equal(raw.result.empty, false, 'the upper dir is not empty: the records are what hides the stubs');
