@@ -8,9 +8,11 @@
 import { createWriteStream, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildError, DigestMismatchError } from '../errors.js';
+import { httpGet } from '../util/http-get.js';
 import type { CopyRequest } from './copy.js';
 import { DirSource } from './file-source.js';
 import { selectSources } from './select.js';
@@ -61,18 +63,20 @@ function checkChecksum(checksum: string | undefined): string | undefined {
 export async function downloadUrl(url: string, dir: string, opts: { checksum?: string; signal?: AbortSignal } = {}): Promise<Download> {
   const want = checkChecksum(opts.checksum);
   const name = urlFileName(url);
-  let res: Response;
+  let res: IncomingMessage;
   try {
-    res = await fetch(url, { redirect: 'follow', ...(opts.signal ? { signal: opts.signal } : {}) });
+    res = await httpGet(url, opts.signal ? { signal: opts.signal } : {});
   } catch (e) {
-    throw new BuildError(`ADD ${url}: download failed: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`, {
+    if (opts.signal?.aborted) throw e;
+    throw new BuildError(`ADD ${url}: download failed: ${(e as Error).message}`, {
       cause: e,
-      hint: 'check the URL and the network',
+      hint: 'check the URL and the network (for a private CA, set NODE_EXTRA_CA_CERTS)',
     }, 'ADD_DOWNLOAD');
   }
-  if (!res.ok || res.body === null) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new BuildError(`ADD ${url}: download failed: HTTP ${res.status} ${res.statusText}`, {
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status > 299) {
+    res.resume();
+    throw new BuildError(`ADD ${url}: download failed: HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd(), {
       hint: 'ADD cannot authenticate; for protected files use RUN curl/wget with a secret',
     }, 'ADD_DOWNLOAD');
   }
@@ -86,7 +90,7 @@ export async function downloadUrl(url: string, dir: string, opts: { checksum?: s
       cb(null, chunk);
     },
   });
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), tap, createWriteStream(path, { mode: 0o600, flags: 'wx' }));
+  await pipeline(res, tap, createWriteStream(path, { mode: 0o600, flags: 'wx' }));
   const digest = `sha256:${hash.digest('hex')}`;
   if (want !== undefined && digest !== want) {
     rmSync(path, { force: true });
@@ -94,8 +98,8 @@ export async function downloadUrl(url: string, dir: string, opts: { checksum?: s
       hint: 'the file at that URL changed, or --checksum is wrong',
     });
   }
-  const lastModified = res.headers.get('last-modified');
-  const parsed = lastModified === null ? NaN : Date.parse(lastModified);
+  const lastModified = res.headers['last-modified'];
+  const parsed = lastModified === undefined ? NaN : Date.parse(lastModified);
   const mtimeMs = Number.isNaN(parsed) ? 0 : parsed;
   utimesSync(path, mtimeMs / 1000, mtimeMs / 1000);
   return { path, name, digest, size, mtimeMs };
