@@ -37,7 +37,8 @@ import { content, contextFiles, ensureTree, type GenFile } from './lib/gen-data.
 import { benchEnv, flag, fmtSeconds, have, loadAverage, measureSettled, median, noisy, numberFlag, printMarkdown, printTable, run, startupNote, type Measured } from './lib/proc.js';
 
 const repo = resolve(new URL('../..', import.meta.url).pathname);
-const { path: cli, note: cliNote } = strataCli(repo);
+const strata = strataCli(repo);
+const cliNote = strata.note;
 const BASE = 'localhost/bench-busybox:latest';
 const CONTEXT_VERSION = 'build-ctx-v1';
 
@@ -78,24 +79,24 @@ function strataTool(work: string): Tool {
   const store = join(work, 'strata-store');
   rmSync(template, { recursive: true, force: true });
   const bb = run('node', [join(repo, 'dist/test/helpers/base-images.js'), 'busybox']).trim();
-  run('node', [cli, '--root', template, 'import', bb, BASE]);
+  run(...strata.argv(['--root', template, 'import', bb, BASE]));
   // One throwaway build unpacks the base layer, which docker and buildah also did when loading.
   const warm = join(work, 'ctx-warm');
   mkdirSync(warm, { recursive: true });
   writeFileSync(join(warm, 'Dockerfile'), `FROM ${BASE}\nRUN true\n`);
-  run('node', [cli, '--root', template, 'build', '-q', '-t', 'warm', warm]);
-  run('node', [cli, '--root', template, 'rmi', 'warm']);
-  run('node', [cli, '--root', template, 'save', BASE, '-o', join(work, 'base.tar')]);
+  run(...strata.argv(['--root', template, 'build', '-q', '-t', 'warm', warm]));
+  run(...strata.argv(['--root', template, 'rmi', 'warm']));
+  run(...strata.argv(['--root', template, 'save', BASE, '-o', join(work, 'base.tar')]));
   copyStore(template, store);
   return {
     name: 'strata',
-    build: (ctx, tag) => ['node', [cli, '--root', store, 'build', '-q', '-t', tag, ctx], benchEnv()],
+    build: (ctx, tag) => [...strata.argv(['--root', store, 'build', '-q', '-t', tag, ctx]), benchEnv()],
     resetCold: () => {
       unmountUnder(store);
       rmSync(store, { recursive: true, force: true });
       copyStore(template, store);
     },
-    imageSize: (tag) => mb((JSON.parse(run('node', [cli, '--root', store, 'inspect', tag])) as { Size: number }[])[0]!.Size),
+    imageSize: (tag) => mb((JSON.parse(run(...strata.argv(['--root', store, 'inspect', tag]))) as { Size: number }[])[0]!.Size),
     stop: async () => undefined,
   };
 }
@@ -194,8 +195,9 @@ async function profileStrata(strata: Tool, ctxCopy: string, ctxTiny: string, cha
     const sub = join(dir, label.replace(/\W+/g, '-'));
     rmSync(sub, { recursive: true, force: true });
     mkdirSync(sub, { recursive: true });
-    const [, args] = strata.build(ctx, tag, false);
-    const plain = args.flatMap((a) => (a === '-q' ? ['--progress', 'plain'] : [a]));
+    const [cmd, args] = strata.build(ctx, tag, false);
+    // Under node itself (for --cpu-prof), whether the tool runs the bin directly or through node.
+    const plain = (cmd === 'node' ? args : [cmd, ...args]).flatMap((a) => (a === '-q' ? ['--progress', 'plain'] : [a]));
     const m = await measureSettled('node', ['--cpu-prof', `--cpu-prof-dir=${sub}`, ...plain], { env: benchEnv() });
     const steps = m.stderr.split('\n').filter((l) => /^#\d+ (\[|DONE|CACHED)/.test(l));
     console.log(`\n  strata ${label}: ${fmtSeconds(m.seconds)} wall, ${m.userSeconds.toFixed(2)} s user + ${m.systemSeconds.toFixed(2)} s sys; steps: ${steps.join(' | ')}`);

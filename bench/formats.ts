@@ -36,7 +36,8 @@ import { ensureBigRootfs, ensureFormatsLayout, FIXTURE_IMAGE } from './lib/oci-f
 import { benchEnv, flag, fmtMiB, fmtSeconds, have, loadAverage, measureSettled, median, noisy, numberFlag, printMarkdown, printTable, run, startupNote, type Measured } from './lib/proc.js';
 
 const repo = resolve(new URL('../..', import.meta.url).pathname);
-const { path: cli, note: cliNote } = strataCli(repo);
+const strata = strataCli(repo);
+const cliNote = strata.note;
 const GOAL_RATIO = 0.5;
 const GOAL_RSS_KIB = 200 * 1024;
 
@@ -46,6 +47,7 @@ interface Op {
   /** Untimed preparation before each strata / peer run (remove the previous output). */
   prepStrata: () => void;
   prepPeer: () => void;
+  /** strata's arguments (strata.argv makes the command). */
   strata: string[];
   peer: [string, string[]];
 }
@@ -70,7 +72,7 @@ async function timeOps(ops: readonly Op[], runs: number, work: string): Promise<
       for (const who of order) {
         if (who === 'strata') {
           row.op.prepStrata();
-          row.strata.push(await measureSettled('node', row.op.strata, { env: env(work) }));
+          row.strata.push(await measureSettled(...strata.argv(row.op.strata), { env: env(work) }));
         } else {
           row.op.prepPeer();
           row.peer.push(await measureSettled(row.op.peer[0], row.op.peer[1], { env: env(work) }));
@@ -109,7 +111,7 @@ async function profileOps(ops: readonly Op[], work: string): Promise<void> {
     rmSync(sub, { recursive: true, force: true });
     mkdirSync(sub, { recursive: true });
     op.prepStrata();
-    await measureSettled('node', ['--cpu-prof', `--cpu-prof-dir=${sub}`, ...op.strata], { env: env(work) });
+    await measureSettled('node', ['--cpu-prof', `--cpu-prof-dir=${sub}`, strata.script, ...op.strata], { env: env(work) });
     const file = latestProfile(sub);
     if (file) printProfile(`strata ${op.name}`, summarizeProfile(file, repo));
   }
@@ -127,10 +129,10 @@ async function bigImage(work: string, fixtures: string, markdown: boolean): Prom
   for (const d of [src, dst, peerLayout, peerRootfs]) rmSync(d, { recursive: true, force: true });
   const results: [string, Measured, string, Measured | undefined][] = [];
   const e = env(work);
-  results.push(['import', await measureSettled('node', [cli, '--root', src, 'import', tar, 'bench-big:latest'], { env: e }), '', undefined]);
-  const saveS = await measureSettled('node', [cli, '--root', src, 'save', 'bench-big:latest', '-o', join(out, 'big-save.tar')], { env: e });
-  const loadS = await measureSettled('node', [cli, '--root', dst, 'load', '-i', join(out, 'big-save.tar')], { env: e });
-  const exportS = await measureSettled('node', [cli, '--root', src, 'export', 'bench-big:latest', '-o', join(out, 'big-export.tar')], { env: e });
+  results.push(['import', await measureSettled(...strata.argv(['--root', src, 'import', tar, 'bench-big:latest']), { env: e }), '', undefined]);
+  const saveS = await measureSettled(...strata.argv(['--root', src, 'save', 'bench-big:latest', '-o', join(out, 'big-save.tar')]), { env: e });
+  const loadS = await measureSettled(...strata.argv(['--root', dst, 'load', '-i', join(out, 'big-save.tar')]), { env: e });
+  const exportS = await measureSettled(...strata.argv(['--root', src, 'export', 'bench-big:latest', '-o', join(out, 'big-export.tar')]), { env: e });
   // The peers once each, for scale: load makes the OCI layout that save and unpack then read.
   const loadP = await measureSettled('skopeo', ['--insecure-policy', 'copy', '--quiet', `docker-archive:${join(out, 'big-save.tar')}`, `oci:${peerLayout}:latest`], { env: e });
   rmSync(join(out, 'big-save.tar'));
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
   // strata's source store: the fixture loaded once (untimed).
   const store = join(work, 'store');
   rmSync(store, { recursive: true, force: true });
-  run('node', [cli, '--root', store, 'load', '-q', '-i', layout]);
+  run(...strata.argv(['--root', store, 'load', '-q', '-i', layout]));
   const image = FIXTURE_IMAGE;
   console.log(`image: 3 layers, ${(total / 1e6).toFixed(0)} MB uncompressed\n`);
 
@@ -180,21 +182,21 @@ async function main(): Promise<void> {
       name: 'save', peerName: 'skopeo copy oci: → docker-archive:',
       prepStrata: () => rmSync(strataSave, { force: true }),
       prepPeer: () => rmSync(join(out, 'skopeo-save.tar'), { force: true }),
-      strata: [cli, '--root', store, 'save', image, '-o', strataSave],
+      strata: ['--root', store, 'save', image, '-o', strataSave],
       peer: ['skopeo', ['--insecure-policy', 'copy', '--quiet', `oci:${layout}:latest`, `docker-archive:${join(out, 'skopeo-save.tar')}:bench-formats:latest`]],
     },
     {
       name: 'load', peerName: 'skopeo copy docker-archive: → oci:',
       prepStrata: () => rmSync(loadStore, { recursive: true, force: true }),
       prepPeer: () => rmSync(skopeoLoad, { recursive: true, force: true }),
-      strata: [cli, '--root', loadStore, 'load', '-q', '-i', strataSave],
+      strata: ['--root', loadStore, 'load', '-q', '-i', strataSave],
       peer: ['skopeo', ['--insecure-policy', 'copy', '--quiet', `docker-archive:${strataSave}`, `oci:${skopeoLoad}:latest`]],
     },
     {
       name: 'export', peerName: 'umoci raw unpack',
       prepStrata: () => rmSync(join(out, 'strata-export.tar'), { force: true }),
       prepPeer: () => rmSync(umociRootfs, { recursive: true, force: true }),
-      strata: [cli, '--root', store, 'export', image, '-o', join(out, 'strata-export.tar')],
+      strata: ['--root', store, 'export', image, '-o', join(out, 'strata-export.tar')],
       peer: ['umoci', ['raw', 'unpack', '--image', `${layout}:latest`, umociRootfs]],
     },
   ];

@@ -15,15 +15,29 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** The script to run with `node`, and a note for the report (stale bundle warnings included). */
-export function strataCli(repo: string): { path: string; note: string } {
+/** How to run strata. */
+export interface StrataCli {
+  /** The command and arguments that run strata with `args`. */
+  argv(args: string[]): [string, string[]];
+  /** The script itself (to run under `node` with flags, e.g. --cpu-prof). */
+  script: string;
+  /** For the report (stale bundle warnings included). */
+  note: string;
+}
+
+/**
+ * The bin is executed itself, as the `strata` command is (its launcher line is part of what users
+ * get); `--cli PATH` and the fallback dist/src/cli/main.js are run with `node`.
+ */
+export function strataCli(repo: string): StrataCli {
+  const withNode = (path: string, note: string): StrataCli => ({ argv: (args) => ['node', [path, ...args]], script: path, note });
   const given = flag('--cli');
-  if (given !== undefined) return { path: given, note: `--cli ${given}` };
+  if (given !== undefined) return withNode(given, `node --cli ${given}`);
   const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
   const bin = pkg.bin?.strata;
   const fallback = join(repo, 'dist/src/cli/main.js');
-  if (bin === undefined || !existsSync(join(repo, bin))) return { path: fallback, note: 'dist/src/cli/main.js' };
+  if (bin === undefined || !existsSync(join(repo, bin))) return withNode(fallback, 'node dist/src/cli/main.js');
   const path = join(repo, bin);
   const stale = statSync(path).mtimeMs < newestMtime(join(repo, 'dist/src'));
-  return { path, note: `${bin} (package.json bin)${stale ? ' — WARNING: older than dist/src, run `npm run build`' : ''}` };
+  return { argv: (args) => [path, args], script: path, note: `${bin} (package.json bin, executed as the strata command)${stale ? ' — WARNING: older than dist/src, run `npm run build`' : ''}` };
 }
