@@ -4,8 +4,24 @@
  * The binding reports failures as `GenericFailure` with the errno only in the message text, so
  * errors are re-raised as ordinary errno errors (`code: 'ENOTSUP'`) for callers to branch on.
  */
+import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { getAttributeSync, listAttributesSync, setAttributeSync, removeAttributeSync } from '@napi-rs/xattr';
+
+type Binding = typeof import('@napi-rs/xattr');
+let binding: Binding | undefined;
+
+/**
+ * The native binding, loaded on first use: finding and loading it (its loader probes the libc
+ * by reading /usr/bin/ldd) costs every command ~10 ms at start-up, and most never touch xattrs.
+ */
+function xattrBinding(): Binding {
+  binding ??= createRequire(import.meta.url)('@napi-rs/xattr') as Binding;
+  return binding;
+}
+const listAttributesSync = (path: string) => xattrBinding().listAttributesSync(path);
+const getAttributeSync = (path: string, name: string) => xattrBinding().getAttributeSync(path, name);
+const setAttributeSync = (path: string, name: string, value: Buffer | string) => xattrBinding().setAttributeSync(path, name, value);
+const removeAttributeSync = (path: string, name: string) => xattrBinding().removeAttributeSync(path, name);
 
 /** All xattrs of one path, name → raw value. */
 export type XattrRecord = Record<string, Buffer>;
