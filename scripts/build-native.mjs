@@ -2,8 +2,8 @@
 // Compiles strata's native helpers into dist/native/:
 // - src/exec/native/strata-init.c: Node cannot call unshare/mount/pivot_root/capset, and no host
 //   tool is reachable after pivot_root, so the isolated-process setup lives in this small program;
-// - src/snapshot/native/copy-ranges.c: copy_file_range for byte ranges, which Node lacks (used to
-//   write a patched layer's tar; without it strata copies through user space, more slowly).
+// - src/util/native/copy-ranges.c: copy_file_range for byte ranges, which Node lacks (save, load
+//   and patched build layers copy blob bytes with it; without it they go through user space).
 // Each is rebuilt only when its source is newer than the binary. Without a C compiler the rest of
 // strata still works; commands that run build steps or containers then say how to get the helper.
 import { spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ const outDir = join(root, 'dist/native');
 const cc = process.env.CC || 'cc';
 mkdirSync(outDir, { recursive: true });
 
-for (const [source, name] of [['src/exec/native/strata-init.c', 'strata-init'], ['src/snapshot/native/copy-ranges.c', 'copy-ranges']]) {
+for (const [source, name] of [['src/exec/native/strata-init.c', 'strata-init'], ['src/util/native/copy-ranges.c', 'copy-ranges']]) {
   const src = join(root, source);
   const out = join(outDir, name);
   if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) continue;

@@ -11,12 +11,10 @@
  * any surprise (a bad digest, paths out of order) throws, and the caller falls back to a walk.
  */
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { tarIndexEntries } from '../fs/tar-index.js';
 import type { Digest } from '../util/digest.js';
-import { packageRoot } from '../util/package-root.js';
+import { copyRanges, copyRangesHelper } from '../util/copy-ranges.js';
 import { SnapshotError } from './snapshot-error.js';
 
 /** One entry's bytes in a tar file: [start, end), headers and padding included. */
@@ -143,24 +141,6 @@ function planMerge(b: { entries: Span[] }, p: { entries: Span[]; trailer: number
   return pieces;
 }
 
-/** dist/native/copy-ranges, when it was built. */
-function copyRangesHelper(): string | undefined {
-  const path = join(packageRoot(), 'dist', 'native', 'copy-ranges');
-  return existsSync(path) ? path : undefined;
-}
-
-/** Runs copy-ranges to write `out` from the pieces; resolves when it has, rejects with its message. */
-function copyInKernel(helper: string, base: string, patch: string, out: string, pieces: readonly Piece[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(helper, [base, patch, out], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new SnapshotError(`writing the patched layer: ${stderr.trim() || `copy-ranges exited with ${code}`}`))));
-    child.stdin.end(pieces.map((x) => `${x.from} ${x.start} ${x.end - x.start}\n`).join(''));
-  });
-}
-
 /**
  * Writes `base` (the earlier layer's tar, which must hash to `baseDiffId`) merged with `patch`
  * to the new file `out`. Returns the merged tar's digest and size. The bytes are copied inside
@@ -177,7 +157,10 @@ export async function mergePatchTar(opts: { base: string; baseDiffId: string; pa
     const pieces = planMerge(spans(baseFd, `layer ${opts.baseDiffId}`), spans(patchFd, 'patch layer'), fstatSync(patchFd).size);
     const helper = opts.inKernel === false ? undefined : copyRangesHelper();
     if (helper) {
-      copying = copyInKernel(helper, opts.base, opts.patch, opts.out, pieces);
+      const ranges = pieces.map((x) => ({ source: x.from === 'b' ? 0 : 1, offset: x.start, length: x.end - x.start }));
+      copying = copyRanges(helper, { sources: [opts.base, opts.patch], outputs: [{ path: opts.out, ranges }] }).catch((e: Error) => {
+        throw new SnapshotError(`writing the patched layer: ${e.message}`, { cause: e });
+      });
       copying.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
     } else outFd = openSync(opts.out, 'wx', 0o644);
     const out = outFd === undefined ? undefined : new FileOutput(outFd);
