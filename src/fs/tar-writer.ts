@@ -52,7 +52,7 @@ export class TarWriter {
 
   /** Writes one entry; `data` (regular files only) must supply exactly `size` bytes. */
   async entry(h: TarWriteHeader, data?: Readable | Buffer | AsyncIterable<Buffer>): Promise<void> {
-    const { name, size, blocks } = this.headerBlocks(h);
+    const { name, size, blocks } = headerBlocks(h);
     for (const b of blocks) await this.write(b);
     if (size === 0) return;
     if (!data) throw new Error(`tar writer: ${name}: ${size} bytes announced but no data given`);
@@ -83,7 +83,7 @@ export class TarWriter {
    * for 'drain' before more is written. Gives the same bytes as `entry()`.
    */
   writeEntry(h: TarWriteHeader, data?: Buffer): boolean {
-    const { name, size, blocks } = this.headerBlocks(h);
+    const { name, size, blocks } = headerBlocks(h);
     if (size > 0 && data?.length !== size) throw new Error(`tar writer: ${name}: expected ${size} bytes, got ${data?.length ?? 0}`);
     let ok = true;
     for (const b of blocks) ok = this.put(b) && ok;
@@ -94,50 +94,21 @@ export class TarWriter {
     return ok;
   }
 
-  /** The PAX extended header (when one is needed) and the USTAR header of an entry. */
-  private headerBlocks(h: TarWriteHeader): { name: string; size: number; blocks: Buffer[] } {
-    const name = h.type === 'dir' && !h.name.endsWith('/') ? h.name + '/' : h.name;
-    const size = h.type === 'file' ? h.size : 0;
-    const blocks: Buffer[] = [];
-    const pax = new Map<string, Buffer>();
-    const split = splitName(name);
-    if (!split) pax.set('path', Buffer.from(name, 'utf8'));
-    const linkname = h.linkname ?? '';
-    if (Buffer.byteLength(linkname) > 100 || !isAscii(linkname)) pax.set('linkpath', Buffer.from(linkname, 'utf8'));
-    if (h.uid > MAX_OCTAL_7) pax.set('uid', Buffer.from(String(h.uid)));
-    if (h.gid > MAX_OCTAL_7) pax.set('gid', Buffer.from(String(h.gid)));
-    if (size > MAX_OCTAL_11) pax.set('size', Buffer.from(String(size)));
-    if (h.paxMtime !== undefined) {
-      if (!/^-?\d+(\.\d+)?$/.test(h.paxMtime)) throw new Error(`tar writer: ${name}: malformed PAX mtime ${JSON.stringify(h.paxMtime)}`);
-      pax.set('mtime', Buffer.from(h.paxMtime));
-    }
-    if (h.xattrs) {
-      const entries = h.xattrs instanceof Map ? [...h.xattrs] : Object.entries(h.xattrs);
-      for (const [k, v] of entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) pax.set('SCHILY.xattr.' + k, v);
-    }
-    if (pax.size > 0) {
-      const body = encodePax(pax);
-      const base = name.replace(/\/$/, '').split('/').pop() ?? '';
-      blocks.push(header({ name: `PaxHeaders.0/${asciiPrefix(base, 80)}`, typeflag: 'x', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: h.mtime }));
-      blocks.push(padded(body));
-    }
-    blocks.push(
-      header({
-        name: split ? split.name : asciiPrefix(name, 100),
-        prefix: split?.prefix ?? '',
-        typeflag: TYPEFLAG[h.type],
-        mode: h.mode & 0o7777,
-        uid: Math.min(h.uid, MAX_OCTAL_7),
-        gid: Math.min(h.gid, MAX_OCTAL_7),
-        size: Math.min(size, MAX_OCTAL_11),
-        mtime: Math.max(0, Math.min(Math.floor(h.mtime), MAX_OCTAL_11)),
-        linkname: Buffer.byteLength(linkname) > 100 || !isAscii(linkname) ? '' : linkname,
-        devmajor: h.devmajor ?? 0,
-        devminor: h.devminor ?? 0,
-      }),
-    );
-    return { name, size, blocks };
+  /** The bytes before an entry's data: its PAX header, when one is needed, and its USTAR header. */
+  static headerBytes(h: TarWriteHeader): Buffer {
+    return Buffer.concat(headerBlocks(h).blocks);
   }
+
+  /** The zero bytes that pad `size` bytes of data to a whole block. */
+  static paddingBytes(size: number): Buffer {
+    const rest = size % BLOCK;
+    return rest === 0 ? Buffer.alloc(0) : ZERO.subarray(0, BLOCK - rest);
+  }
+
+  /** The end-of-archive marker `finish()` writes. */
+  static readonly TRAILER: Buffer = ZERO;
+
+
 
   private put(b: Buffer): boolean {
     this.bytes += b.length;
@@ -183,6 +154,50 @@ function encodePax(records: Map<string, Buffer>): Buffer {
   return Buffer.concat(parts);
 }
 
+/** The PAX extended header (when one is needed) and the USTAR header of an entry. */
+function headerBlocks(h: TarWriteHeader): { name: string; size: number; blocks: Buffer[] } {
+  const name = h.type === 'dir' && !h.name.endsWith('/') ? h.name + '/' : h.name;
+  const size = h.type === 'file' ? h.size : 0;
+  const blocks: Buffer[] = [];
+  const pax = new Map<string, Buffer>();
+  const split = splitName(name);
+  if (!split) pax.set('path', Buffer.from(name, 'utf8'));
+  const linkname = h.linkname ?? '';
+  if (Buffer.byteLength(linkname) > 100 || !isAscii(linkname)) pax.set('linkpath', Buffer.from(linkname, 'utf8'));
+  if (h.uid > MAX_OCTAL_7) pax.set('uid', Buffer.from(String(h.uid)));
+  if (h.gid > MAX_OCTAL_7) pax.set('gid', Buffer.from(String(h.gid)));
+  if (size > MAX_OCTAL_11) pax.set('size', Buffer.from(String(size)));
+  if (h.paxMtime !== undefined) {
+    if (!/^-?\d+(\.\d+)?$/.test(h.paxMtime)) throw new Error(`tar writer: ${name}: malformed PAX mtime ${JSON.stringify(h.paxMtime)}`);
+    pax.set('mtime', Buffer.from(h.paxMtime));
+  }
+  if (h.xattrs) {
+    const entries = h.xattrs instanceof Map ? [...h.xattrs] : Object.entries(h.xattrs);
+    for (const [k, v] of entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) pax.set('SCHILY.xattr.' + k, v);
+  }
+  if (pax.size > 0) {
+    const body = encodePax(pax);
+    const base = name.replace(/\/$/, '').split('/').pop() ?? '';
+    blocks.push(header({ name: `PaxHeaders.0/${asciiPrefix(base, 80)}`, typeflag: 'x', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: h.mtime }));
+    blocks.push(padded(body));
+  }
+  blocks.push(
+    header({
+      name: split ? split.name : asciiPrefix(name, 100),
+      prefix: split?.prefix ?? '',
+      typeflag: TYPEFLAG[h.type],
+      mode: h.mode & 0o7777,
+      uid: Math.min(h.uid, MAX_OCTAL_7),
+      gid: Math.min(h.gid, MAX_OCTAL_7),
+      size: Math.min(size, MAX_OCTAL_11),
+      mtime: Math.max(0, Math.min(Math.floor(h.mtime), MAX_OCTAL_11)),
+      linkname: Buffer.byteLength(linkname) > 100 || !isAscii(linkname) ? '' : linkname,
+      devmajor: h.devmajor ?? 0,
+      devminor: h.devminor ?? 0,
+    }),
+  );
+  return { name, size, blocks };
+}
 function padded(b: Buffer): Buffer {
   const rest = b.length % BLOCK;
   return rest === 0 ? b : Buffer.concat([b, Buffer.alloc(BLOCK - rest)]);

@@ -7,18 +7,20 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { open, rm, writeFile } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressStream } from '../compress/index.js';
-import { StoreError } from '../errors.js';
-import { TarWriter } from '../fs/tar-writer.js';
+import { DigestMismatchError, StoreError } from '../errors.js';
+import { TarWriter, type TarWriteHeader } from '../fs/tar-writer.js';
 import type { ImageStore } from '../image/image-store.js';
 import { COMPRESSION_ANNOTATION, MediaType, ociLayerType } from '../image/media-types.js';
 import type { Image } from '../image/image.js';
 import type { Descriptor } from '../image/types.js';
-import { writeOutputFile } from '../util/atomic-output.js';
+import { writeOutputFile, writeOutputPath } from '../util/atomic-output.js';
+import { copyRanges, copyRangesHelper, type Range } from '../util/copy-ranges.js';
 import { isNoSpace, noSpaceError, removeQuiet } from '../store/durable.js';
-import { digestHex, HashingStream, sha256, type Digest } from '../util/digest.js';
+import { digestHex, HashingStream, newHasher, sha256, type Digest } from '../util/digest.js';
 import {
   archiveDockerManifest, archiveIndex, archiveManifest, archiveRepositories, ArchiveFile, blobEntryName, OCI_LAYOUT_CONTENT,
   type ArchivedImage,
@@ -46,11 +48,17 @@ export interface SaveResult {
   bytes: number;
 }
 
-/** One file of the archive: its bytes in memory, or a stream opened when its turn comes. */
+/** One file of the archive: its bytes in memory, or a file (a store blob, checked against its digest, or a staged one). */
 interface PlannedBlob {
   size: number;
   mtime: number;
-  data: Buffer | (() => Promise<Readable>);
+  data: Buffer | { path: string; storeDigest?: Digest };
+}
+
+/** The archive's entries in order, each a header and its data. */
+interface ArchiveEntry {
+  header: TarWriteHeader;
+  data?: PlannedBlob['data'];
 }
 
 /**
@@ -59,7 +67,24 @@ interface PlannedBlob {
  * GC cannot remove a blob while it is being read. Rejects with NotFoundError for unknown images,
  * DigestMismatchError when a store blob is damaged.
  */
-export async function saveImages(images: ImageStore, args: readonly string[], out: Writable, opts: SaveOptions = {}): Promise<SaveResult> {
+export function saveImages(images: ImageStore, args: readonly string[], out: Writable, opts: SaveOptions = {}): Promise<SaveResult> {
+  return saveWith(images, args, opts, (entries) => streamArchive(images, entries, out));
+}
+
+/**
+ * saveImages into a file, atomically: written to a temp file beside `path`, fsynced, renamed.
+ * On failure the temp file is removed and an existing `path` is left as it was. Blob bytes are
+ * copied inside the kernel (util/copy-ranges.ts) while the store blobs are read and checked
+ * here; without the helper the archive is streamed as for saveImages.
+ */
+export function saveImagesToFile(images: ImageStore, args: readonly string[], path: string, opts: SaveOptions = {}): Promise<SaveResult> {
+  const helper = copyRangesHelper();
+  if (!helper) return writeOutputFile(path, 'SAVE_OUTPUT', (out) => saveImages(images, args, out, opts));
+  return writeOutputPath(path, 'SAVE_OUTPUT', (tmp) => saveWith(images, args, opts, (entries) => copyArchive(images, entries, tmp, helper)));
+}
+
+/** Plans the archive of the images named by `args` and hands its entries to `write` (which returns the bytes written). */
+async function saveWith(images: ImageStore, args: readonly string[], opts: SaveOptions, write: (entries: ArchiveEntry[]) => Promise<number>): Promise<SaveResult> {
   const store = images.store;
   return store.withLease(async () => {
     const selected = await selectImages(images, args);
@@ -104,13 +129,12 @@ export async function saveImages(images: ImageStore, args: readonly string[], ou
         indexed.push({ manifest: { mediaType: MediaType.ociManifest, digest: manifestDigest, size: rawManifest.length }, names: sel.names });
       }
 
-      const tar = new TarWriter(out);
+      const entries: ArchiveEntry[] = [];
       const dir = { type: 'dir' as const, mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 };
-      await tar.entry({ ...dir, name: `${ArchiveFile.blobsDir}/` });
-      await tar.entry({ ...dir, name: `${ArchiveFile.blobsDir}/sha256/` });
+      entries.push({ header: { ...dir, name: `${ArchiveFile.blobsDir}/` } }, { header: { ...dir, name: `${ArchiveFile.blobsDir}/sha256/` } });
       for (const name of [...blobs.keys()].sort()) {
         const b = blobs.get(name)!;
-        await tar.entry(fileHeader(name, b.size, b.mtime), Buffer.isBuffer(b.data) ? b.data : await b.data());
+        entries.push({ header: fileHeader(name, b.size, b.mtime), data: b.data });
       }
       const docs: [string, Buffer | undefined][] = [
         [ArchiveFile.index, archiveIndex(indexed)],
@@ -118,22 +142,15 @@ export async function saveImages(images: ImageStore, args: readonly string[], ou
         [ArchiveFile.ociLayout, Buffer.from(OCI_LAYOUT_CONTENT)],
         [ArchiveFile.repositories, archiveRepositories(archived)],
       ];
-      for (const [name, data] of docs) if (data) await tar.entry(fileHeader(name, data.length, 0), data);
-      await tar.finish();
-      return { images: selected.map((s) => ({ id: s.stored.id, names: s.names })), bytes: tar.bytes };
+      for (const [name, data] of docs) if (data) entries.push({ header: fileHeader(name, data.length, 0), data });
+      const bytes = await write(entries);
+      return { images: selected.map((s) => ({ id: s.stored.id, names: s.names })), bytes };
     } finally {
       if (staging) await removeQuiet(staging);
     }
   });
 }
 
-/**
- * saveImages into a file, atomically: written to a temp file beside `path`, fsynced, renamed.
- * On failure the temp file is removed and an existing `path` is left as it was.
- */
-export function saveImagesToFile(images: ImageStore, args: readonly string[], path: string, opts: SaveOptions = {}): Promise<SaveResult> {
-  return writeOutputFile(path, 'SAVE_OUTPUT', (out) => saveImages(images, args, out, opts));
-}
 
 /** Plans one layer blob: the store's uncompressed blob as it is, or a compressed staged copy. */
 async function planLayer(
@@ -148,7 +165,7 @@ async function planLayer(
   if (compression === 'none' || !staging) {
     const info = await store.statBlob(diffId);
     if (!info) throw new StoreError(`layer ${diffId} is missing from the store`, { hint: 'the store is damaged; remove the image and load or build it again' });
-    blobs.set(blobEntryName(diffId), { size: info.size, mtime, data: () => store.openBlob(diffId, { verify: true }) });
+    blobs.set(blobEntryName(diffId), { size: info.size, mtime, data: { path: store.blobPath(diffId), storeDigest: diffId } });
     return { mediaType: MediaType.ociLayer, digest: diffId, size: info.size };
   }
   const path = join(staging, digestHex(diffId));
@@ -160,7 +177,7 @@ async function planLayer(
     throw e;
   }
   const digest = hash.digest();
-  blobs.set(blobEntryName(digest), { size: hash.size, mtime, data: async () => createReadStream(path) });
+  blobs.set(blobEntryName(digest), { size: hash.size, mtime, data: { path } });
   return { mediaType: ociLayerType(compression), digest, size: hash.size };
 }
 
@@ -172,4 +189,91 @@ function fileHeader(name: string, size: number, mtime: number) {
 function createdSeconds(created: string | undefined): number {
   const t = created === undefined ? NaN : Date.parse(created);
   return Number.isFinite(t) && t > 0 ? Math.floor(t / 1000) : 0;
+}
+
+/** Writes the entries to `out` as a tar, store blobs checked as they stream; returns the bytes written. */
+async function streamArchive(images: ImageStore, entries: readonly ArchiveEntry[], out: Writable): Promise<number> {
+  const tar = new TarWriter(out);
+  for (const e of entries) {
+    const d = e.data;
+    const data = d === undefined || Buffer.isBuffer(d) ? d : d.storeDigest ? await images.store.openBlob(d.storeDigest, { verify: true }) : createReadStream(d.path);
+    await tar.entry(e.header, data);
+  }
+  await tar.finish();
+  return tar.bytes;
+}
+
+/**
+ * Writes the entries to the new file `out` with the copy-ranges helper: headers, padding and the
+ * small documents go to a side file first, and every piece is then a range of that file or of a
+ * blob file. Meanwhile each store blob is read and hashed here, so a damaged blob fails the save
+ * as it does when streaming. Returns the bytes written.
+ */
+async function copyArchive(images: ImageStore, entries: readonly ArchiveEntry[], out: string, helper: string): Promise<number> {
+  const literal: Buffer[] = [];
+  let literalSize = 0;
+  const sources = [`${out}.head`];
+  const ranges: Range[] = [];
+  const lit = (b: Buffer) => {
+    if (b.length === 0) return;
+    const last = ranges[ranges.length - 1];
+    if (last && last.source === 0 && last.offset + last.length === literalSize) last.length += b.length;
+    else ranges.push({ source: 0, offset: literalSize, length: b.length });
+    literal.push(b);
+    literalSize += b.length;
+  };
+  const checks: { path: string; digest: Digest; size: number }[] = [];
+  for (const e of entries) {
+    lit(TarWriter.headerBytes(e.header));
+    const d = e.data;
+    if (d === undefined) continue;
+    if (Buffer.isBuffer(d)) lit(d);
+    else {
+      ranges.push({ source: sources.length, offset: 0, length: e.header.size });
+      sources.push(d.path);
+      if (d.storeDigest) checks.push({ path: d.path, digest: d.storeDigest, size: e.header.size });
+    }
+    lit(TarWriter.paddingBytes(e.header.size));
+  }
+  lit(TarWriter.TRAILER);
+  await writeFile(sources[0]!, Buffer.concat(literal), { flag: 'wx', mode: 0o600 });
+  try {
+    const copying = copyRanges(helper, { sources, outputs: [{ path: out, ranges }] });
+    copying.catch(() => undefined); // awaited below, after the checks
+    let checked: unknown;
+    try {
+      for (const c of checks) await checkFile(images, c.path, c.digest, c.size);
+    } catch (e) {
+      checked = e;
+    }
+    await copying;
+    if (checked) throw checked;
+  } finally {
+    await rm(sources[0]!, { force: true });
+  }
+  return ranges.reduce((n, r) => n + r.length, 0);
+}
+
+/** Reads a store blob through and checks its size and digest (what openBlob's verify does while streaming). */
+async function checkFile(images: ImageStore, path: string, digest: Digest, size: number): Promise<void> {
+  const hash = newHasher();
+  let n = 0;
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      n += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  const got = `sha256:${hash.digest('hex')}`;
+  if (n !== size || got !== digest) {
+    throw new DigestMismatchError(`blob ${digest} in the store at ${images.store.root}: content hashes to ${got} (${n} bytes)`, {
+      hint: 'the store is damaged; remove the image and load or build it again',
+    });
+  }
 }

@@ -14,14 +14,30 @@ import { NotFoundError, StrataError } from '../errors.js';
 import { fsyncDir, isNoSpace, noSpaceError } from '../store/durable.js';
 
 /** Runs `write` on a temp file beside `path`, then makes it `path`. `code` names the failure kind. */
-export async function writeOutputFile<T>(path: string, code: string, write: (out: Writable) => Promise<T>): Promise<T> {
+export function writeOutputFile<T>(path: string, code: string, write: (out: Writable) => Promise<T>): Promise<T> {
+  return writeOutputPath(path, code, async (tmp) => {
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    try {
+      await once(out, 'open');
+      const result = await write(out);
+      out.end();
+      await finished(out);
+      return result;
+    } catch (e) {
+      out.destroy();
+      throw e;
+    }
+  });
+}
+
+/**
+ * Runs `write` with the path of a temp file beside `path` (which `write` creates), then fsyncs it
+ * and makes it `path`; on failure the temp file is removed. `code` names the failure kind.
+ */
+export async function writeOutputPath<T>(path: string, code: string, write: (tmp: string) => Promise<T>): Promise<T> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
   try {
-    await once(out, 'open');
-    const result = await write(out);
-    out.end();
-    await finished(out);
+    const result = await write(tmp);
     const fh = await open(tmp, 'r+');
     try {
       await fh.sync();
@@ -32,7 +48,6 @@ export async function writeOutputFile<T>(path: string, code: string, write: (out
     await fsyncDir(dirname(path));
     return result;
   } catch (e) {
-    out.destroy();
     await unlink(tmp).catch(() => undefined);
     if (isNoSpace(e)) throw noSpaceError(`writing ${path}`, e);
     const errno = (e as NodeJS.ErrnoException).code;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createReadStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { detectCompression } from '../../src/compress/index.js';
@@ -14,7 +14,7 @@ import { ImageStore } from '../../src/image/image-store.js';
 import { validateImage } from '../../src/image/validate.js';
 import { importRootfs } from '../../src/transports/import.js';
 import { loadArchive, loadLayoutDirectory } from '../../src/transports/load.js';
-import { saveImagesToFile } from '../../src/transports/save.js';
+import { saveImages, saveImagesToFile } from '../../src/transports/save.js';
 import { busyboxRootfsTar, BUSYBOX_MISSING, canBuildBusybox } from '../helpers/base-images.js';
 import {
   archiveTar, digestOf, docker25Entries, layerTar, legacyDockerEntries, ociEntries, podmanDockerEntries, scratch, storeTemp,
@@ -250,6 +250,22 @@ describe('archive shapes load reads', () => {
       assert.deepEqual(readdirSync(dir), [], 'neither the archive nor its temp file is left');
     }
     assert.deepEqual(storeTemp(images.store.root), []);
+  });
+
+  test('save -o (blob bytes copied in the kernel) writes exactly the bytes save to a stream does', async () => {
+    const img = await synthImage([layerTar('one'), layerTar('two'), Buffer.alloc(1024)]);
+    const images = await freshStore();
+    await load(images, archiveTar(docker25Entries([{ img, tags: ['same:1', 'same:2'] }])));
+    for (const compression of ['none', 'gzip'] as const) {
+      const chunks: Buffer[] = [];
+      const sink = new Writable({ write: (c: Buffer, _e, cb) => { chunks.push(c); cb(); } });
+      const streamed = await saveImages(images, ['same:1', 'same:2'], sink, { compression });
+      const file = join(root.dir, `same-${compression}.tar`);
+      const copied = await saveImagesToFile(images, ['same:1', 'same:2'], file, { compression });
+      assert.deepEqual(readFileSync(file), Buffer.concat(chunks));
+      assert.equal(copied.bytes, streamed.bytes);
+      assert.equal(copied.bytes, readFileSync(file).length);
+    }
   });
 
   test('an empty layer (just the end-of-archive marker) is a layer', async () => {
