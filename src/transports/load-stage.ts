@@ -37,7 +37,7 @@ const BLOB_NAME = /^blobs\/sha256\/([a-f0-9]{64})$/;
  * entry names and types an image archive must not have (absolute, `..`, duplicates, devices), and
  * DigestMismatchError for a `blobs/sha256/<hex>` entry whose content hashes to something else.
  */
-export async function stageEntries(entries: AsyncIterable<SourceEntry>, dir: string, label: string): Promise<StagedArchive> {
+export async function stageEntries(entries: AsyncIterable<SourceEntry>, dir: string, label: string, precopied?: ReadonlyMap<string, string>): Promise<StagedArchive> {
   const staged: StagedArchive = { label, dir, files: new Map(), symlinks: new Map() };
   const seen = new Set<string>();
   let n = 0;
@@ -55,7 +55,8 @@ export async function stageEntries(entries: AsyncIterable<SourceEntry>, dir: str
       if (!f) throw new ArchiveFormatError(`${label}: entry ${JSON.stringify(e.name)}: hardlink to ${JSON.stringify(e.linkname)}, which is not an earlier file`);
       staged.files.set(name, { ...f, name });
     } else if (e.type === 'file') {
-      staged.files.set(name, await stageFile(e, name, join(dir, `e${n++}`), label));
+      const copied = precopied?.get(e.name);
+      staged.files.set(name, await stageFile(e, name, copied ?? join(dir, `e${n++}`), label, copied !== undefined));
     } else {
       throw new ArchiveFormatError(`${label}: entry ${JSON.stringify(e.name)}: devices and fifos do not belong in an image archive`, { hint: 'the archive is malformed or hostile; nothing was stored' });
     }
@@ -72,14 +73,18 @@ export async function stageEntries(entries: AsyncIterable<SourceEntry>, dir: str
 }
 
 /** Hashes and stages one file; decompresses and validates it when it is a (compressed) tar. */
-async function stageFile(e: SourceEntry, name: string, base: string, label: string): Promise<StagedFile> {
+async function stageFile(e: SourceEntry, name: string, base: string, label: string, copied: boolean): Promise<StagedFile> {
   const { compression, stream } = await sniffStream(Readable.from(e.data, { objectMode: false }));
-  const rawHash = new HashingStream();
+  if (copied && compression !== 'none') {
+    throw new ArchiveFormatError(`${label}: entry ${JSON.stringify(name)}: compressed, though its first bytes were not`, { hint: 'the archive changed while it was read; load it again' });
+  }
+  // Uncompressed, the raw bytes are the content: one hash serves as blob digest and diff_id.
+  const rawHash = compression === 'none' ? undefined : new HashingStream();
   const content = compression === 'none' ? base : `${base}.tar`;
   let layer: StagedContent;
   try {
-    const stages = compression === 'none' ? [stream, rawHash] as const : [stream, rawHash, decompressStream(compression)] as const;
-    layer = await stageContent(stages, content, `${label}: layer ${JSON.stringify(name)}`);
+    const stages = rawHash === undefined ? [stream] as const : [stream, rawHash, decompressStream(compression as Exclude<typeof compression, 'none'>)] as const;
+    layer = await stageContent(stages, content, `${label}: layer ${JSON.stringify(name)}`, { write: !copied });
   } catch (err) {
     if (isNoSpace(err)) throw noSpaceError(`staging ${label} entry ${JSON.stringify(name)}`, err);
     if (err instanceof ArchiveFormatError && compression !== 'none' && !err.message.includes(JSON.stringify(name))) {
@@ -87,7 +92,7 @@ async function stageFile(e: SourceEntry, name: string, base: string, label: stri
     }
     throw err;
   }
-  const file: StagedFile = { name, size: rawHash.size, digest: rawHash.digest(), compression };
+  const file: StagedFile = rawHash ? { name, size: rawHash.size, digest: rawHash.digest(), compression } : { name, size: layer.size, digest: layer.diffId, compression };
   if (compression === 'none') file.rawPath = content;
   const { isTar, ...staged } = layer;
   if (isTar) file.layer = staged;
@@ -105,8 +110,8 @@ export interface StagedContent extends StagedLayer {
  * prefixes its messages). A validation failure is returned as `problem`, not thrown; stream and
  * file errors are thrown after the partial file is closed.
  */
-export async function stageContent(stages: readonly [Readable, ...NodeJS.ReadWriteStream[]], path: string, label: string): Promise<StagedContent> {
-  const sink = new ContentSink(path, label);
+export async function stageContent(stages: readonly [Readable, ...NodeJS.ReadWriteStream[]], path: string, label: string, opts: { write?: boolean } = {}): Promise<StagedContent> {
+  const sink = new ContentSink(path, label, opts.write ?? true);
   await sink.open();
   try {
     const run = pipeline as unknown as (...streams: unknown[]) => Promise<void>;
@@ -134,15 +139,16 @@ class ContentSink {
   private validation?: Promise<unknown>;
   private settled = false;
 
-  constructor(private readonly path: string, private readonly label: string) {}
+  /** With `write` false the bytes are only hashed and checked: someone else writes `path`. */
+  constructor(private readonly path: string, private readonly label: string, private readonly write: boolean) {}
 
   async open(): Promise<void> {
-    this.fh = await open(this.path, 'wx', 0o600);
+    if (this.write) this.fh = await open(this.path, 'wx', 0o600);
   }
 
   async consume(src: AsyncIterable<Buffer>): Promise<void> {
     for await (const chunk of src) {
-      await writeAll(this.fh!, chunk);
+      if (this.fh) await writeAll(this.fh, chunk);
       this.hash.update(chunk);
       this.size += chunk.length;
       if (this.decided) {
@@ -158,7 +164,7 @@ class ContentSink {
 
   /** Closes the file and waits for the validation. */
   async finish(): Promise<StagedContent> {
-    await this.fh!.close();
+    await this.fh?.close();
     this.fh = undefined;
     const out: StagedContent = { path: this.path, diffId: `sha256:${this.hash.digest('hex')}` as Digest, size: this.size, isTar: this.check !== undefined };
     if (this.check) {

@@ -7,7 +7,14 @@
  * then write config, manifest and names under a lease). The staging directory is removed
  * whatever happens; if the process dies, the next store open removes it.
  */
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { detectCompression } from '../compress/index.js';
+import { ArchiveFormatError } from '../errors.js';
+import { tarIndexEntries } from '../fs/tar-index.js';
+import { copyRanges, copyRangesHelper } from '../util/copy-ranges.js';
 import type { Platform } from '../dockerfile/scope.js';
 import type { ImageStore } from '../image/image-store.js';
 import { removeQuiet } from '../store/durable.js';
@@ -25,6 +32,8 @@ export interface LoadOptions {
   platform?: Platform;
   /** Called after each image is committed (for progress output). */
   onImage?: (img: LoadedImage) => void;
+  /** loadArchiveFile: entries at least this big are copied in the kernel (default 256 KiB). */
+  kernelCopyMin?: number;
 }
 
 /** One image stored by a load. */
@@ -48,6 +57,69 @@ export interface LoadResult {
  */
 export function loadArchive(images: ImageStore, input: Readable, label: string, opts: LoadOptions = {}): Promise<LoadResult> {
   return loadEntries(images, tarEntries(input, label), label, opts);
+}
+
+/** Entries smaller than this are written from Node: a helper range saves nothing on them. */
+const MIN_KERNEL_COPY = 256 * 1024;
+
+/**
+ * loadArchive from a file. For a tar that is not compressed as a whole, the bytes of its large
+ * uncompressed entries (the layers) are copied into the staging dir inside the kernel
+ * (util/copy-ranges.ts) while the entries are read, hashed and checked here as for a stream; the
+ * file must not change meanwhile (checked). Otherwise, or without the helper, it is streamed.
+ */
+export async function loadArchiveFile(images: ImageStore, path: string, label: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const helper = copyRangesHelper();
+  const before = helper ? await stat(path) : undefined;
+  const plan = before?.isFile() ? planCopies(path, label, opts.kernelCopyMin ?? MIN_KERNEL_COPY) : undefined;
+  if (!helper || !before || !plan || plan.length === 0) return loadArchive(images, createReadStream(path, { highWaterMark: 1 << 20 }), label, opts);
+  const dir = await images.store.stagingDir('load');
+  try {
+    const precopied = new Map(plan.map((p, i) => [p.name, join(dir, `c${i}`)]));
+    const copying = copyRanges(helper, {
+      sources: [path],
+      outputs: plan.map((p, i) => ({ path: join(dir, `c${i}`), ranges: [{ source: 0, offset: p.offset, length: p.size }] })),
+    });
+    copying.catch(() => undefined); // awaited below
+    let staged;
+    try {
+      staged = await stageEntries(tarEntries(createReadStream(path, { highWaterMark: 1 << 20 }), label), dir, label, precopied);
+    } finally {
+      await copying.catch((e: Error) => {
+        throw new ArchiveFormatError(`${label}: cannot copy its layers: ${e.message}`, { cause: e });
+      });
+    }
+    const after = await stat(path);
+    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs || after.ino !== before.ino) {
+      throw new ArchiveFormatError(`${label}: the file changed while it was loaded`, { hint: 'load it again once nothing writes to it; nothing was stored' });
+    }
+    const planned = await planImages(staged, opts.platform);
+    return await commit(images, planned, opts);
+  } finally {
+    await removeQuiet(dir);
+  }
+}
+
+/** Entries of an uncompressed tar file worth copying in the kernel: big regular files whose first bytes show no compression. */
+function planCopies(path: string, label: string, min: number): { name: string; offset: number; size: number }[] | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    if (detectCompression(head.subarray(0, readSync(fd, head, 0, 8, 0))) !== 'none') return undefined;
+    const out: { name: string; offset: number; size: number }[] = [];
+    const seen = new Set<string>();
+    for (const e of tarIndexEntries(fd, { label, maxEntrySize: Number.MAX_SAFE_INTEGER })) {
+      if (e.type !== 'file' || e.size < min || seen.has(e.name)) continue;
+      seen.add(e.name);
+      const n = readSync(fd, head, 0, 8, e.dataOffset);
+      if (detectCompression(head.subarray(0, n)) === 'none') out.push({ name: e.name, offset: e.dataOffset, size: e.size });
+    }
+    return out;
+  } catch {
+    return undefined; // a malformed archive: the streaming path reports it properly
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Loads every image of an OCI layout directory. Same guarantees as loadArchive. */

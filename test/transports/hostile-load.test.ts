@@ -4,13 +4,14 @@
  * staging directory left behind.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { ArchiveFormatError, DigestMismatchError, StrataError, UnsafeArchiveError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image/image-store.js';
-import { loadArchive } from '../../src/transports/load.js';
+import { loadArchive, loadArchiveFile } from '../../src/transports/load.js';
 import { hostileLayers } from '../fs/hostile-tars.js';
 import {
   archiveTar, digestOf, docker25Entries, hexOf, layerTar, manifestOf, ociEntries, podmanDockerEntries, scratch, storeSnapshot, storeTemp,
@@ -30,12 +31,22 @@ before(async () => {
 });
 process.on('exit', () => root.cleanup());
 
-/** Loads `bytes`, expects a failure of `type` whose message matches every pattern, and an unchanged store. */
+/**
+ * Loads `bytes` as a stream and from a file (where every entry is copied in the kernel), expects
+ * a failure of `type` whose message matches every pattern both times, and an unchanged store.
+ */
 async function refuses(bytes: Buffer, type: new (...a: never[]) => StrataError, ...patterns: (string | RegExp)[]): Promise<StrataError> {
+  const file = join(root.dir, 'evil.tar');
+  writeFileSync(file, bytes);
+  await refusesOnce(() => loadArchiveFile(images, file, 'archive evil.tar', { kernelCopyMin: 0 }), type, patterns);
+  return refusesOnce(() => loadArchive(images, Readable.from([bytes]), 'archive evil.tar'), type, patterns);
+}
+
+async function refusesOnce(load: () => Promise<unknown>, type: new (...a: never[]) => StrataError, patterns: (string | RegExp)[]): Promise<StrataError> {
   const before = storeSnapshot(images.store.root);
   let caught: unknown;
   try {
-    await loadArchive(images, Readable.from([bytes]), 'archive evil.tar');
+    await load();
   } catch (e) {
     caught = e;
   }

@@ -2,12 +2,12 @@
  * `strata load [-i FILE|DIR]`: images from a docker-archive, an OCI layout tar or an OCI layout
  * directory (stdin when no -i), printed like docker: `Loaded image: NAME` or `Loaded image ID: ID`.
  */
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { familiarReference } from '../../image/reference.js';
-import { loadArchive, loadLayoutDirectory, type LoadedImage } from '../../transports/load.js';
+import { loadArchive, loadArchiveFile, loadLayoutDirectory, type LoadedImage } from '../../transports/load.js';
 import { openImages } from '../context.js';
 
 /** Registers `load`. */
@@ -41,6 +41,6 @@ Examples:
         throw new UsageError(`${input}: cannot read it (${e.code})`, { hint: 'check the permissions' });
       });
       if (st.isDirectory()) await loadLayoutDirectory(images, input, { onImage: print });
-      else await loadArchive(images, createReadStream(input), `archive ${input}`, { onImage: print });
+      else await loadArchiveFile(images, input, `archive ${input}`, { onImage: print });
     });
 }
