@@ -7,15 +7,13 @@
  * extra CAs are added here, only when a TLS connection is made.
  */
 import { readFileSync } from 'node:fs';
-import { get as httpGetRaw, type IncomingMessage } from 'node:http';
-import { get as httpsGetRaw } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
 
 const MAX_REDIRECTS = 10;
 let extraCa: string[] | undefined;
 
 /** Node's CAs plus the PEM file the launcher moved from NODE_EXTRA_CA_CERTS; undefined when there is none. */
-function trustedCas(): string[] | undefined {
+async function trustedCas(): Promise<string[] | undefined> {
   const file = process.env.STRATA_EXTRA_CA_CERTS;
   if (!file) return undefined;
   if (extraCa === undefined) {
@@ -27,6 +25,7 @@ function trustedCas(): string[] | undefined {
       process.emitWarning(`ignoring extra CA certificates: ${(e as Error).message}`);
       pem = '';
     }
+    const { rootCertificates } = await import('node:tls');
     extraCa = [...rootCertificates, ...(pem ? [pem] : [])];
   }
   return extraCa;
@@ -46,12 +45,14 @@ export async function httpGet(url: string, opts: { signal?: AbortSignal } = {}):
   }
 }
 
-function getOnce(url: URL, signal: AbortSignal | undefined): Promise<IncomingMessage> {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.reject(new Error(`unsupported protocol ${url.protocol}`));
-  return new Promise((resolve, reject) => {
-    const options = { ...(signal ? { signal } : {}), headers: { 'user-agent': 'strata' } };
-    const ca = url.protocol === 'https:' ? trustedCas() : undefined;
-    const req = url.protocol === 'https:' ? httpsGetRaw(url, { ...options, ...(ca ? { ca } : {}) }, resolve) : httpGetRaw(url, options, resolve);
-    req.on('error', reject);
-  });
+/** One GET. node:http, https and tls are imported here, not at start-up: few commands download. */
+async function getOnce(url: URL, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol ${url.protocol}`);
+  const options = { ...(signal ? { signal } : {}), headers: { 'user-agent': 'strata' } };
+  if (url.protocol === 'http:') {
+    const { get } = await import('node:http');
+    return new Promise((resolve, reject) => get(url, options, resolve).on('error', reject));
+  }
+  const [{ get }, ca] = await Promise.all([import('node:https'), trustedCas()]);
+  return new Promise((resolve, reject) => get(url, { ...options, ...(ca ? { ca } : {}) }, resolve).on('error', reject));
 }
