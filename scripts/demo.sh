@@ -3,7 +3,7 @@
 # Its base is made on first use from Debian's busybox-static package (no registry needed).
 set -e
 cd "$(dirname "$0")/.."
-strata() { node dist/bundle/strata.mjs "$@"; }
+strata() { node dist/bundle/strata.cjs "$@"; }
 
 BASE=localhost/strata-demo/busybox:latest
 if ! strata inspect "$BASE" >/dev/null 2>&1; then

@@ -7,13 +7,21 @@
  * extra CAs are added here, only when a TLS connection is made.
  */
 import { readFileSync } from 'node:fs';
+import type * as Http from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import type * as Https from 'node:https';
+import { createRequire } from 'node:module';
+import type * as Tls from 'node:tls';
+
+// Required when first used (not imported: the bundle's loader runs a plain script, which cannot
+// import() at run time).
+const load = createRequire(import.meta.url);
 
 const MAX_REDIRECTS = 10;
 let extraCa: string[] | undefined;
 
 /** Node's CAs plus the PEM file the launcher moved from NODE_EXTRA_CA_CERTS; undefined when there is none. */
-async function trustedCas(): Promise<string[] | undefined> {
+function trustedCas(): string[] | undefined {
   const file = process.env.STRATA_EXTRA_CA_CERTS;
   if (!file) return undefined;
   if (extraCa === undefined) {
@@ -25,7 +33,7 @@ async function trustedCas(): Promise<string[] | undefined> {
       process.emitWarning(`ignoring extra CA certificates: ${(e as Error).message}`);
       pem = '';
     }
-    const { rootCertificates } = await import('node:tls');
+    const { rootCertificates } = load('node:tls') as typeof Tls;
     extraCa = [...rootCertificates, ...(pem ? [pem] : [])];
   }
   return extraCa;
@@ -45,14 +53,15 @@ export async function httpGet(url: string, opts: { signal?: AbortSignal } = {}):
   }
 }
 
-/** One GET. node:http, https and tls are imported here, not at start-up: few commands download. */
+/** One GET. node:http, https and tls are loaded here, not at start-up: few commands download. */
 async function getOnce(url: URL, signal: AbortSignal | undefined): Promise<IncomingMessage> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol ${url.protocol}`);
   const options = { ...(signal ? { signal } : {}), headers: { 'user-agent': 'strata' } };
   if (url.protocol === 'http:') {
-    const { get } = await import('node:http');
+    const { get } = load('node:http') as typeof Http;
     return new Promise((resolve, reject) => get(url, options, resolve).on('error', reject));
   }
-  const [{ get }, ca] = await Promise.all([import('node:https'), trustedCas()]);
+  const { get } = load('node:https') as typeof Https;
+  const ca = trustedCas();
   return new Promise((resolve, reject) => get(url, { ...options, ...(ca ? { ca } : {}) }, resolve).on('error', reject));
 }

@@ -15,7 +15,7 @@ import { STRATA_BIN, runStrata } from '../helpers/cli.js';
 import { skipReason } from '../exec/sandbox.js';
 import { makeTemp, rmTemp } from './helpers.js';
 
-const BUNDLE = join(repoRoot, 'dist', 'bundle', 'strata.mjs');
+const BUNDLE = join(repoRoot, 'dist', 'bundle', 'strata.cjs');
 
 /** Runs a command without blocking this process (the https server here must answer meanwhile). */
 function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
