@@ -117,7 +117,8 @@ export async function copyInputs(svc: BuildServices, state: StageState, inst: Co
     const ctx = await svc.context();
     selection = await ctx.select(local, { exclude: inst.exclude, ...(inst.kind === 'COPY' && inst.parents ? { parents: true } : {}) });
     const sum = await ctx.checksum(selection);
-    contextFiles = () => [...sum.files];
+    let list: [string, string][] | undefined;
+    contextFiles = () => (list ??= [...sum.files]);
     filesDigest = sum.digest;
   }
   // A URL's content is part of the key: --checksum names it; otherwise it is downloaded now.
