@@ -86,6 +86,11 @@ export class Store {
     return this.content.openBlob(digest, opts);
   }
 
+  /** Reads a blob through and checks its digest. See ContentStore.verifyBlob. */
+  verifyBlob(digest: string): Promise<void> {
+    return this.content.verifyBlob(digest);
+  }
+
   /** A whole, verified blob, size-capped. See ContentStore.readBlob. */
   readBlob(digest: string, maxBytes?: number): Promise<Buffer> {
     return this.content.readBlob(digest, maxBytes);

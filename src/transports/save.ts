@@ -7,11 +7,11 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { open, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressStream } from '../compress/index.js';
-import { DigestMismatchError, StoreError } from '../errors.js';
+import { StoreError } from '../errors.js';
 import { TarWriter, type TarWriteHeader } from '../fs/tar-writer.js';
 import type { ImageStore } from '../image/image-store.js';
 import { COMPRESSION_ANNOTATION, MediaType, ociLayerType } from '../image/media-types.js';
@@ -20,7 +20,7 @@ import type { Descriptor } from '../image/types.js';
 import { writeOutputFile, writeOutputPath } from '../util/atomic-output.js';
 import { copyRanges, copyRangesHelper, type Range } from '../util/copy-ranges.js';
 import { isNoSpace, noSpaceError, removeQuiet } from '../store/durable.js';
-import { digestHex, HashingStream, newHasher, sha256, type Digest } from '../util/digest.js';
+import { digestHex, HashingStream, sha256, type Digest } from '../util/digest.js';
 import {
   archiveDockerManifest, archiveIndex, archiveManifest, archiveRepositories, ArchiveFile, blobEntryName, OCI_LAYOUT_CONTENT,
   type ArchivedImage,
@@ -206,8 +206,8 @@ async function streamArchive(images: ImageStore, entries: readonly ArchiveEntry[
 /**
  * Writes the entries to the new file `out` with the copy-ranges helper: headers, padding and the
  * small documents go to a side file first, and every piece is then a range of that file or of a
- * blob file. Meanwhile each store blob is read and hashed here, so a damaged blob fails the save
- * as it does when streaming. Returns the bytes written.
+ * blob file. Meanwhile each store blob is verified (Store.verifyBlob), so a damaged blob fails
+ * the save as it does when streaming. Returns the bytes written.
  */
 async function copyArchive(images: ImageStore, entries: readonly ArchiveEntry[], out: string, helper: string): Promise<number> {
   const literal: Buffer[] = [];
@@ -222,7 +222,7 @@ async function copyArchive(images: ImageStore, entries: readonly ArchiveEntry[],
     literal.push(b);
     literalSize += b.length;
   };
-  const checks: { path: string; digest: Digest; size: number }[] = [];
+  const checks: Digest[] = [];
   for (const e of entries) {
     lit(TarWriter.headerBytes(e.header));
     const d = e.data;
@@ -231,7 +231,7 @@ async function copyArchive(images: ImageStore, entries: readonly ArchiveEntry[],
     else {
       ranges.push({ source: sources.length, offset: 0, length: e.header.size });
       sources.push(d.path);
-      if (d.storeDigest) checks.push({ path: d.path, digest: d.storeDigest, size: e.header.size });
+      if (d.storeDigest) checks.push(d.storeDigest);
     }
     lit(TarWriter.paddingBytes(e.header.size));
   }
@@ -242,7 +242,7 @@ async function copyArchive(images: ImageStore, entries: readonly ArchiveEntry[],
     copying.catch(() => undefined); // awaited below, after the checks
     let checked: unknown;
     try {
-      for (const c of checks) await checkFile(images, c.path, c.digest, c.size);
+      for (const digest of checks) await images.store.verifyBlob(digest);
     } catch (e) {
       checked = e;
     }
@@ -252,28 +252,4 @@ async function copyArchive(images: ImageStore, entries: readonly ArchiveEntry[],
     await rm(sources[0]!, { force: true });
   }
   return ranges.reduce((n, r) => n + r.length, 0);
-}
-
-/** Reads a store blob through and checks its size and digest (what openBlob's verify does while streaming). */
-async function checkFile(images: ImageStore, path: string, digest: Digest, size: number): Promise<void> {
-  const hash = newHasher();
-  let n = 0;
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(4 << 20);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      n += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  const got = `sha256:${hash.digest('hex')}`;
-  if (n !== size || got !== digest) {
-    throw new DigestMismatchError(`blob ${digest} in the store at ${images.store.root}: content hashes to ${got} (${n} bytes)`, {
-      hint: 'the store is damaged; remove the image and load or build it again',
-    });
-  }
 }

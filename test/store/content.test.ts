@@ -136,6 +136,18 @@ test('openBlob streams verified content and fails at the end when the disk copy 
     await assert.rejects(store.openBlob(sha('absent')), NotFoundError);
   }));
 
+test('verifyBlob reads a blob through: silent when intact, DigestMismatchError when corrupt', () =>
+  withStore(async (store) => {
+    const data = Buffer.from('v'.repeat(5_000_000)); // more than one read
+    const { digest } = await store.ingest(data);
+    await store.verifyBlob(digest);
+    const bytes = readFileSync(store.blobPath(digest));
+    bytes[4_500_000] = 0x77;
+    writeFileSync(store.blobPath(digest), bytes);
+    await assert.rejects(store.verifyBlob(digest), (e: unknown) => e instanceof DigestMismatchError && e.message.includes(`blob ${digest} is corrupt`));
+    await assert.rejects(store.verifyBlob(sha('absent')), NotFoundError);
+  }));
+
 test('a verified stream destroyed early closes without error', () =>
   withStore(async (store) => {
     const { digest } = await store.ingest(Buffer.alloc(1 << 20, 7));
