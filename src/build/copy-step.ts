@@ -224,8 +224,9 @@ interface PatchBase {
 /**
  * Decides whether a COPY from the context can patch the layer its previous build made: that
  * build ran the same instruction on the same parent layers, its layer holds no whiteouts or
- * opaque dirs, no source file has gone since (a patch cannot take a file out again), at least
- * half the files are unchanged, and the patch stack is not already MAX_PATCH_DEPTH deep.
+ * opaque dirs and its blob is still stored, no source file has gone since (a patch cannot take
+ * a file out again), at least half the files are unchanged, and the patch stack is not already
+ * MAX_PATCH_DEPTH deep.
  */
 async function patchBase(svc: BuildServices, state: StageState, inst: CopyInstruction | AddInstruction, prepared: PreparedCopy, previous?: CacheRecord): Promise<PatchBase | undefined> {
   if (!previous?.patchable || previous.started === undefined || inst.kind !== 'COPY' || prepared.kind !== 'context' || !prepared.selection || prepared.urls.length > 0) return undefined;
@@ -239,14 +240,16 @@ async function patchBase(svc: BuildServices, state: StageState, inst: CopyInstru
   if (layers.length !== parents.length + 1 || parents.some((d, i) => layers[i] !== d)) return undefined;
   const layer = layers[layers.length - 1]!;
   if ((await svc.snapshotter.patchDepth(layer)) >= MAX_PATCH_DEPTH) return undefined;
-  const files = (await svc.store.hasBlob(layer)) ? layerFiles(svc.store.blobPath(layer), layer) : undefined;
+  // The old tar is what the patch is checked against and merged into: with only its dir left
+  // (its image pruned), copy everything.
+  if (!(await svc.store.hasBlob(layer))) return undefined;
   return {
     layer,
     reuse: {
       paths: reuse,
       // 1 s of slack: ctimes and the recorded start come from clocks with different granularity.
       settledBefore: Date.parse(previous.started) - 1000,
-      ...(files ? { layer: files } : {}),
+      layer: layerFiles(svc.store.blobPath(layer), layer),
       ...(svc.clampMtime !== undefined ? { clampMtime: svc.clampMtime } : {}),
     },
     reused: reuse.size,

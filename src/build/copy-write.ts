@@ -7,7 +7,6 @@
  * deepest first, so creating children neither needs write permission nor bumps their mtimes.
  * Metadata syscalls are synchronous: a promise per syscall would triple the cost of 20,000 files.
  */
-import type { Stats } from 'node:fs';
 import {
   chmodSync, constants, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, symlinkSync, unlinkSync,
 } from 'node:fs';
@@ -35,7 +34,7 @@ export interface CopierOptions {
 /**
  * What a copy over the layer of an earlier build of the same step may leave in place: source
  * paths (regular files) whose content, mode and owner fingerprint is unchanged since that build,
- * where the destination already holds a file of the same size, mode, owner and mtime.
+ * where that layer's tar holds a file of the same size, mode, owner and mtime.
  */
 export interface Reuse {
   paths: ReadonlySet<string>;
@@ -45,11 +44,11 @@ export interface Reuse {
    */
   settledBefore: number;
   /**
-   * The earlier layer's regular files by destination path, read from its tar: when given, they
-   * are compared instead of the destination (no stat through the overlay per file). Files of
-   * that tar were written with these metadata, so equal metadata means equal tar entries.
+   * The earlier layer's regular files by destination path, read from its tar (no stat through
+   * the overlay per file). Files of that tar were written with these metadata, so equal
+   * metadata means equal tar entries.
    */
-  layer?: ReadonlyMap<string, LayerFile>;
+  layer: ReadonlyMap<string, LayerFile>;
   /** The clamp (seconds) the build applies to tar mtimes, which the layer's went through too. */
   clampMtime?: number;
 }
@@ -81,7 +80,7 @@ export class TreeCopier {
   reused = 0;
   readonly warnings: string[] = [];
   private readonly dirMeta: DirMeta[] = [];
-  /** Destination paths this copy wrote (kept when reusing from a layer map: those no longer hold the layer's file). */
+  /** Destination paths this copy wrote (kept when reusing: those no longer hold the layer's file). */
   private readonly written = new Set<string>();
   /** `dev:ino` of multiply-linked source files → where this copy wrote them (BuildKit keeps hardlinks within one source). */
   private links = new Map<string, string>();
@@ -129,13 +128,13 @@ export class TreeCopier {
   /** Copies a non-directory entry to `rel`, replacing a file or symlink there. */
   async entry(e: SourceEntry, rel: string): Promise<void> {
     const reuse = this.o.reuse;
-    if (reuse?.layer && e.type === 'file' && reuse.paths.has(e.path) && !this.written.has(rel) && this.inLayer(e, reuse.layer.get(rel), reuse)) {
+    if (reuse && e.type === 'file' && reuse.paths.has(e.path) && !this.written.has(rel) && this.inLayer(e, reuse.layer.get(rel), reuse)) {
       this.reused++;
       this.files++;
       this.bytes += e.size;
       return;
     }
-    if (reuse?.layer) this.written.add(rel);
+    if (reuse) this.written.add(rel);
     const abs = inRoot(this.root, rel);
     const st = lstatSync(abs, { throwIfNoEntry: false });
     if (st !== undefined) {
@@ -143,12 +142,6 @@ export class TreeCopier {
         throw new BuildError(`cannot replace directory /${rel} with ${e.type === 'symlink' ? 'a symlink' : 'a file'} (${JSON.stringify(e.path)})`, {
           hint: 'copy into the directory by ending the destination with "/", or remove the directory first',
         }, 'COPY_TARGET_IS_DIR');
-      }
-      if (e.type === 'file' && reuse && !reuse.layer && reuse.paths.has(e.path) && this.inPlace(e, abs, st, reuse.settledBefore)) {
-        this.reused++;
-        this.files++;
-        this.bytes += e.size;
-        return;
       }
       unlinkSync(abs);
     }
@@ -206,20 +199,6 @@ export class TreeCopier {
     if (f.mtime !== (reuse.clampMtime !== undefined && seconds > reuse.clampMtime ? reuse.clampMtime : seconds)) return false;
     if (!this.o.xattrs || (e.ctimeMs !== undefined && e.ctimeMs < reuse.settledBefore)) return true;
     return Object.keys(readXattrsSync(hostPath(this.src, e.path))).length === 0;
-  }
-
-  /**
-   * True when `abs` (stat `st`) already is what copying `e` would make there. The content is
-   * known equal from the fingerprints, which were taken when the source was selected: the layer
-   * then matches the step's cache key even if the source changes later, so no re-check.
-   */
-  private inPlace(e: SourceEntry, abs: string, st: Stats, settledBefore: number): boolean {
-    const own = this.owner(e);
-    if (!st.isFile() || st.nlink !== 1 || (e.nlink ?? 1) !== 1 || st.size !== e.size) return false;
-    if ((st.mode & 0o7777) !== this.mode(e) || st.uid !== own.uid || st.gid !== own.gid) return false;
-    if (Math.floor(st.mtimeMs) !== Math.floor(e.mtimeMs)) return false;
-    if (!this.o.xattrs || (e.ctimeMs !== undefined && e.ctimeMs < settledBefore)) return true;
-    return Object.keys(readXattrsSync(abs)).length === 0 && Object.keys(readXattrsSync(hostPath(this.src, e.path))).length === 0;
   }
 
   /** The source must still be the file that was selected and hashed; otherwise the layer would not match its cache key. */

@@ -8,7 +8,7 @@
  *
  * Both inputs must be tars strata wrote for layers without whiteouts or opaque markers (the
  * caller checks). The earlier tar is read once, front to back, and must hash to its diff_id;
- * any surprise (a bad digest, paths out of order) throws, and the caller falls back to a walk.
+ * any surprise (a bad digest, paths out of order) throws, and the build step then copies everything.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';

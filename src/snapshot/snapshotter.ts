@@ -10,8 +10,9 @@
  *
  * A step can also be prepared *over* an earlier result of the same step (a patch): that layer's
  * dirs sit between the parents and the upper dir, the step only writes what differs, and the
- * commit writes the tar from the stacked view while the upper dir is kept as a patch layer
- * (LayerStore's `lower`). Patches stack at most MAX_PATCH_DEPTH deep.
+ * commit merges the upper dir's changes into the earlier layer's tar (whose blob must be stored)
+ * while the upper dir is kept as a patch layer (LayerStore's `lower`). Patches stack at most
+ * MAX_PATCH_DEPTH deep.
  */
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
@@ -20,7 +21,6 @@ import { applyLayer } from '../fs/apply-layer.js';
 import type { Store } from '../store/store.js';
 import { tempName } from '../store/temp.js';
 import { captureStubs, writeDiffTar, type DiffResult, type StubRecord } from './diff-tar.js';
-import { withOverlay } from './host-mount.js';
 import { mergePatchTar } from './patch-tar.js';
 import type { Digest } from '../util/digest.js';
 import { SnapshotError } from './snapshot-error.js';
@@ -168,24 +168,16 @@ export class Snapshotter {
   }
 
   /**
-   * The tar of a patch snapshot: the whole layer. Normally the earlier layer's tar merged with
-   * the upper dir's own tar (patch-tar.ts), which never reads the unchanged files; when that
-   * blob is gone (only its dir is kept), a walk of the upper dir stacked on the earlier layer's
-   * dirs (a read-only overlay of just those, no parents). Patched layers hold no whiteouts or
-   * opaque dirs (checked by the caller), which neither way could carry over.
+   * The tar of a patch snapshot, the whole layer: the earlier layer's tar merged with the upper
+   * dir's own tar (patch-tar.ts), which never reads the unchanged files. Patched layers hold no
+   * whiteouts or opaque dirs (checked by the caller), which the merge could not carry over.
    */
   private async patchTar(active: ActiveSnapshot, staged: string, opts: { stubs?: StubRecord[]; clampMtime?: number }): Promise<DiffResult> {
     const over = active.over!;
-    if (await this.store.hasBlob(over)) {
-      const own = join(active.dir, 'patch.tar');
-      const result = await writeDiffTar(active.upper, createWriteStream(own, { flags: 'wx', mode: 0o600 }), opts);
-      const merged = await mergePatchTar({ base: this.store.blobPath(over), baseDiffId: over, patch: own, out: staged });
-      return { ...merged, entries: result.entries, markers: result.markers, empty: false };
-    }
-    const view = join(active.dir, 'patched');
-    await mkdir(view, { mode: 0o755 });
-    const dirs = [active.upper, ...(await this.unpack(over))];
-    return withOverlay(view, dirs, undefined, () => writeDiffTar(view, createWriteStream(staged, { flags: 'wx', mode: 0o644 }), opts));
+    const own = join(active.dir, 'patch.tar');
+    const result = await writeDiffTar(active.upper, createWriteStream(own, { flags: 'wx', mode: 0o600 }), opts);
+    const merged = await mergePatchTar({ base: this.store.blobPath(over), baseDiffId: over, patch: own, out: staged });
+    return { ...merged, entries: result.entries, markers: result.markers, empty: false };
   }
 
   /** Removes a snapshot's private directory (the overlay must no longer be mounted). */
