@@ -73,8 +73,7 @@ export async function loadArchiveFile(images: ImageStore, path: string, label: s
   const before = helper ? await stat(path) : undefined;
   const plan = before?.isFile() ? planCopies(path, label, opts.kernelCopyMin ?? MIN_KERNEL_COPY) : undefined;
   if (!helper || !before || !plan || plan.length === 0) return loadArchive(images, createReadStream(path, { highWaterMark: 1 << 20 }), label, opts);
-  const dir = await images.store.stagingDir('load');
-  try {
+  return loadStaged(images, opts, async (dir) => {
     const precopied = new Map(plan.map((p, i) => [p.name, join(dir, `c${i}`)]));
     const copying = copyRanges(helper, {
       sources: [path],
@@ -93,11 +92,8 @@ export async function loadArchiveFile(images: ImageStore, path: string, label: s
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs || after.ino !== before.ino) {
       throw new ArchiveFormatError(`${label}: the file changed while it was loaded`, { hint: 'load it again once nothing writes to it; nothing was stored' });
     }
-    const planned = await planImages(staged, opts.platform);
-    return await commit(images, planned, opts);
-  } finally {
-    await removeQuiet(dir);
-  }
+    return staged;
+  });
 }
 
 /** Entries of an uncompressed tar file worth copying in the kernel: big regular files whose first bytes show no compression. */
@@ -127,11 +123,15 @@ export function loadLayoutDirectory(images: ImageStore, dir: string, opts: LoadO
   return loadEntries(images, directoryEntries(dir), `layout ${dir}`, opts);
 }
 
-async function loadEntries(images: ImageStore, entries: AsyncIterable<SourceEntry>, label: string, opts: LoadOptions): Promise<LoadResult> {
+function loadEntries(images: ImageStore, entries: AsyncIterable<SourceEntry>, label: string, opts: LoadOptions): Promise<LoadResult> {
+  return loadStaged(images, opts, (dir) => stageEntries(entries, dir, label));
+}
+
+/** Stages an archive into a fresh staging dir with `stage`, finds its images and commits them; the dir goes either way. */
+async function loadStaged(images: ImageStore, opts: LoadOptions, stage: (dir: string) => Promise<StagedArchive>): Promise<LoadResult> {
   const dir = await images.store.stagingDir('load');
   try {
-    const staged = await stageEntries(entries, dir, label);
-    const planned = await planImages(staged, opts.platform);
+    const planned = await planImages(await stage(dir), opts.platform);
     return await commit(images, planned, opts);
   } finally {
     await removeQuiet(dir);
