@@ -3,13 +3,12 @@
  * or heredoc bodies), work out the cache inputs, and copy into an overlay of the stage's layers;
  * what the copy changed becomes the step's layer.
  */
-import { closeSync, openSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { expandWord } from '../dockerfile/expand.js';
 import type { AddInstruction, CopyInstruction } from '../dockerfile/instructions.js';
-import { tarIndexEntries } from '../fs/tar-index.js';
+import { indexTarFile, type IndexEntry } from '../fs/tar-index.js';
 import { stageByName } from '../graph/stage-graph.js';
 import { withOverlay } from '../snapshot/host-mount.js';
 import { LowerView } from '../snapshot/lower-view.js';
@@ -197,18 +196,16 @@ async function addDownload(
  * reason, the step starts over as a plain copy.
  */
 export async function executeCopy(svc: BuildServices, state: StageState, inst: CopyInstruction | AddInstruction, prepared: PreparedCopy, step: StepContext): Promise<StepOutcome> {
-  const base = await patchBase(svc, state, inst, prepared, step.previous);
-  if (base) {
-    try {
-      const outcome = await copyAndCommit(svc, state, inst, prepared, base);
-      if (outcome) {
-        svc.progress.emit({ type: 'step-note', id: step.id, text: `patched the previous build's layer: ${base.reused} of ${base.total} entries unchanged, left in place`, time: Date.now() });
-        return outcome;
-      }
-    } catch (e) {
-      if (svc.opts.signal?.aborted) throw e;
-      svc.progress.emit({ type: 'step-note', id: step.id, text: `could not patch the previous build's layer (${(e as Error).message}); copying everything`, time: Date.now() });
+  try {
+    const base = await patchBase(svc, state, inst, prepared, step.previous);
+    const outcome = base && (await copyAndCommit(svc, state, inst, prepared, base));
+    if (base && outcome) {
+      svc.progress.emit({ type: 'step-note', id: step.id, text: `patched the previous build's layer: ${base.reused} of ${base.total} entries unchanged, left in place`, time: Date.now() });
+      return outcome;
     }
+  } catch (e) {
+    if (svc.opts.signal?.aborted) throw e;
+    svc.progress.emit({ type: 'step-note', id: step.id, text: `could not patch the previous build's layer (${(e as Error).message}); copying everything`, time: Date.now() });
   }
   return (await copyAndCommit(svc, state, inst, prepared))!;
 }
@@ -216,6 +213,8 @@ export async function executeCopy(svc: BuildServices, state: StageState, inst: C
 /** The earlier layer a COPY may patch, and which source files it already holds. */
 interface PatchBase {
   layer: Digest;
+  /** The layer tar's entries (headers and offsets). */
+  index: IndexEntry[];
   reuse: Reuse;
   reused: number;
   total: number;
@@ -243,13 +242,16 @@ async function patchBase(svc: BuildServices, state: StageState, inst: CopyInstru
   // The old tar is what the patch is checked against and merged into: with only its dir left
   // (its image pruned), copy everything.
   if (!(await svc.store.hasBlob(layer))) return undefined;
+  // Indexed once: the reuse check reads its headers, the commit merges by its offsets.
+  const index = indexTarFile(svc.store.blobPath(layer), { label: `layer ${layer}`, maxEntrySize: Number.MAX_SAFE_INTEGER });
   return {
     layer,
+    index,
     reuse: {
       paths: reuse,
       // 1 s of slack: ctimes and the recorded start come from clocks with different granularity.
       settledBefore: Date.parse(previous.started) - 1000,
-      layer: layerFiles(svc.store.blobPath(layer), layer),
+      layer: layerFiles(index),
       ...(svc.clampMtime !== undefined ? { clampMtime: svc.clampMtime } : {}),
     },
     reused: reuse.size,
@@ -257,17 +259,11 @@ async function patchBase(svc: BuildServices, state: StageState, inst: CopyInstru
   };
 }
 
-/** The regular files of a layer's tar by path (headers only: data is skipped, not read). */
-function layerFiles(blob: string, diffId: string): Map<string, LayerFile> {
+/** The regular files of a layer's tar by path. */
+function layerFiles(index: readonly IndexEntry[]): Map<string, LayerFile> {
   const out = new Map<string, LayerFile>();
-  const fd = openSync(blob, 'r');
-  try {
-    for (const e of tarIndexEntries(fd, { label: `layer ${diffId}`, maxEntrySize: Number.MAX_SAFE_INTEGER })) {
-      if (e.type !== 'file') continue;
-      out.set(e.path, { size: e.size, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, xattrs: e.xattrs.size > 0 });
-    }
-  } finally {
-    closeSync(fd);
+  for (const e of index) {
+    if (e.type === 'file') out.set(e.path, { size: e.size, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, xattrs: e.xattrs.size > 0 });
   }
   return out;
 }
@@ -277,7 +273,7 @@ function layerFiles(blob: string, diffId: string): Map<string, LayerFile> {
  * patch turned out unusable (the copy left whiteouts or opaque dirs in its upper dir).
  */
 async function copyAndCommit(svc: BuildServices, state: StageState, inst: CopyInstruction | AddInstruction, prepared: PreparedCopy, patch?: PatchBase): Promise<StepOutcome | undefined> {
-  const active = await svc.snapshotter.prepare(layersOf(state), patch ? { over: patch.layer } : {});
+  const active = await svc.snapshotter.prepare(layersOf(state), patch ? { over: patch.layer, overIndex: patch.index } : {});
   try {
     const chown = await chownIds(svc, state, inst.chown);
     const workdir = state.config.config?.WorkingDir || '/';

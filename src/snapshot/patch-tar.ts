@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { tarIndexEntries } from '../fs/tar-index.js';
+import { tarIndexEntries, type IndexEntry } from '../fs/tar-index.js';
 import type { Digest } from '../util/digest.js';
 import { copyRanges, copyRangesHelper } from '../util/copy-ranges.js';
 import { SnapshotError } from './snapshot-error.js';
@@ -27,11 +27,11 @@ interface Span {
 const BLOCK = 512;
 const CHUNK = 4 << 20;
 
-/** Spans of every entry of a tar file, and where its end-of-archive trailer starts. */
-function spans(fd: number, label: string): { entries: Span[]; trailer: number } {
+/** Spans of every entry of a tar file (from its index), and where its end-of-archive trailer starts. */
+function spans(index: Iterable<IndexEntry>): { entries: Span[]; trailer: number } {
   const entries: Span[] = [];
   let start = 0;
-  for (const e of tarIndexEntries(fd, { label, maxEntrySize: Number.MAX_SAFE_INTEGER })) {
+  for (const e of index) {
     const data = e.type === 'file' ? Math.ceil(e.size / BLOCK) * BLOCK : 0;
     const end = e.dataOffset + data;
     entries.push({ path: e.path, start, end });
@@ -148,13 +148,23 @@ function planMerge(b: { entries: Span[] }, p: { entries: Span[]; trailer: number
  * base must be read anyway to check its digest); without the helper (or with `inKernel: false`)
  * they are written from here.
  */
-export async function mergePatchTar(opts: { base: string; baseDiffId: string; patch: string; out: string; inKernel?: boolean }): Promise<{ diffId: Digest; size: number }> {
+export async function mergePatchTar(opts: {
+  base: string;
+  baseDiffId: string;
+  patch: string;
+  out: string;
+  /** The base tar's index, when the caller already made one. */
+  baseIndex?: readonly IndexEntry[];
+  inKernel?: boolean;
+}): Promise<{ diffId: Digest; size: number }> {
   const baseFd = openSync(opts.base, 'r');
   const patchFd = openSync(opts.patch, 'r');
   let outFd: number | undefined;
   let copying: Promise<void> | undefined;
   try {
-    const pieces = planMerge(spans(baseFd, `layer ${opts.baseDiffId}`), spans(patchFd, 'patch layer'), fstatSync(patchFd).size);
+    const index = (fd: number, label: string) => tarIndexEntries(fd, { label, maxEntrySize: Number.MAX_SAFE_INTEGER });
+    const base = spans(opts.baseIndex ?? index(baseFd, `layer ${opts.baseDiffId}`));
+    const pieces = planMerge(base, spans(index(patchFd, 'patch layer')), fstatSync(patchFd).size);
     const helper = opts.inKernel === false ? undefined : copyRangesHelper();
     if (helper) {
       const ranges = pieces.map((x) => ({ source: x.from === 'b' ? 0 : 1, offset: x.start, length: x.end - x.start }));

@@ -18,6 +18,7 @@ import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyLayer } from '../fs/apply-layer.js';
+import type { IndexEntry } from '../fs/tar-index.js';
 import type { Store } from '../store/store.js';
 import { tempName } from '../store/temp.js';
 import { captureStubs, writeDiffTar, type DiffResult, type StubRecord } from './diff-tar.js';
@@ -37,6 +38,8 @@ export interface ActiveSnapshot {
   lowers: string[];
   /** The earlier layer this one is a patch over, when prepared with `over`. */
   over?: Digest;
+  /** That layer's tar index, when the caller already made one. */
+  overIndex?: readonly IndexEntry[];
 }
 
 /** A layer made by commit. */
@@ -105,7 +108,7 @@ export class Snapshotter {
    * A fresh upper/work pair over the given layers (base first); with `over`, that layer's dirs
    * go on top of the parents (it must be a result of the same step on the same parents).
    */
-  async prepare(parents: readonly Digest[], opts: { over?: Digest } = {}): Promise<ActiveSnapshot> {
+  async prepare(parents: readonly Digest[], opts: { over?: Digest; overIndex?: readonly IndexEntry[] } = {}): Promise<ActiveSnapshot> {
     const lowers = await this.lowerDirs(parents);
     if (opts.over !== undefined) lowers.unshift(...(await this.unpack(opts.over)));
     const dir = join(this.store.layout.tmp, tempName('snapshot'));
@@ -127,7 +130,7 @@ export class Snapshotter {
         hint: 'squash the base image (strata squash) or use a store root with a shorter path (--root)',
       });
     }
-    return { dir, upper, work, mountpoint, lowers, ...(opts.over !== undefined ? { over: opts.over } : {}) };
+    return { dir, upper, work, mountpoint, lowers, ...(opts.over !== undefined ? { over: opts.over } : {}), ...(opts.overIndex ? { overIndex: opts.overIndex } : {}) };
   }
 
   /** What the step's helper left in the upper dir before the step ran (its mount points). */
@@ -176,7 +179,7 @@ export class Snapshotter {
     const over = active.over!;
     const own = join(active.dir, 'patch.tar');
     const result = await writeDiffTar(active.upper, createWriteStream(own, { flags: 'wx', mode: 0o600 }), opts);
-    const merged = await mergePatchTar({ base: this.store.blobPath(over), baseDiffId: over, patch: own, out: staged });
+    const merged = await mergePatchTar({ base: this.store.blobPath(over), baseDiffId: over, patch: own, out: staged, ...(active.overIndex ? { baseIndex: active.overIndex } : {}) });
     return { ...merged, entries: result.entries, markers: result.markers, empty: false };
   }
 
