@@ -8,20 +8,11 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { MatchInfo, PatternMatcher } from '../fs/pattern-matcher.js';
+import type { SourceEntry } from './file-source.js';
 
-/** One entry of the build context. */
-export interface ContextFile {
-  /** Relative, slash-separated; `''` is the context root. */
-  path: string;
+/** One entry of the build context: a source entry with the stat fields the stat cache keys on always set. */
+export interface ContextFile extends SourceEntry {
   type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeMs: number;
-  linkTarget?: string;
-  /** Files: `sha256:<hex>` of the content, filled in by checksum. */
-  digest?: string;
   ctimeMs: number;
   ino: number;
   dev: number;
