@@ -12,7 +12,7 @@ import { Snapshotter } from '../snapshot/snapshotter.js';
 import { unmountAll } from '../snapshot/host-mount.js';
 import type { Digest } from '../util/digest.js';
 import { BuildCache } from './cache.js';
-import { BuildContext, statCacheFileFor } from './context.js';
+import { BuildContext, memoFileFor, statCacheFileFor } from './context.js';
 import { COMPRESSION_ANNOTATION } from '../image/media-types.js';
 import type { BuildOptions, BuildServices } from './services.js';
 import { runStage, stageLabel } from './stage.js';
@@ -65,6 +65,7 @@ export async function buildImage(images: ImageStore, opts: BuildOptions): Promis
     context: () => (contextPromise ??= BuildContext.open(opts.contextDir, {
       ...(opts.dockerfilePath.startsWith('<') ? {} : { dockerfilePath: opts.dockerfilePath }),
       statCacheFile: statCacheFileFor(images.store.cacheDir, opts.contextDir),
+      memoFile: memoFileFor(images.store.cacheDir, opts.contextDir),
     })),
     stageResult: (i) => {
       const p = results.get(i);

@@ -1,14 +1,21 @@
 /**
- * One pass over a build context directory: lstat of every entry that .dockerignore keeps, never
- * following a symlink, skipping whole directories the patterns exclude (unless a `!exception`
- * could re-include something below, in which case the directory is walked and kept only as the
- * parent of what was re-included). Synchronous on purpose: a promise per lstat costs several
- * times the syscall, and a 20,000-file walk is on the critical path of every cached build.
+ * One pass over a build context directory: every entry that .dockerignore keeps, never following
+ * a symlink, skipping whole directories the patterns exclude (unless a `!exception` could
+ * re-include something below, in which case the directory is walked and kept only as the parent
+ * of what was re-included).
+ *
+ * The walk keeps each directory's listing as the packed records dir-scan made, plus which of
+ * them are kept, and hashes them into one digest of the context's state (names, types, modes,
+ * owners, sizes, times, inodes, link targets). Objects per entry (the ContextIndex) are made
+ * only when a step needs them: a build whose COPY inputs are already known for this state does
+ * not need them. Synchronous on purpose: a promise per directory entry costs several times the
+ * syscall, and this walk is on the critical path of every cached build.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import type { Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import type { MatchInfo, PatternMatcher } from '../fs/pattern-matcher.js';
-import type { SourceEntry } from './file-source.js';
+import { compareCodePoints, defaultScanner, KIND_DIR, KIND_FILE, KIND_OTHER, KIND_SYMLINK, RECORD_HEADER, recordLink, recordName, recordSize, type DirScanner } from './dir-scan.js';
+import { joinPath, type SourceEntry } from './file-source.js';
 
 /** One entry of the build context: a source entry with the stat fields the stat cache keys on always set. */
 export interface ContextFile extends SourceEntry {
@@ -23,95 +30,170 @@ export interface ContextFile extends SourceEntry {
 export interface ContextIndex {
   all: ContextFile[];
   children: Map<string, ContextFile[]>;
+}
+
+/** One walked directory: its records and the offsets of those kept (undefined: every file, dir and symlink). */
+interface WalkedDir {
+  rel: string;
+  records: Buffer;
+  kept: number[] | undefined;
+}
+
+/** What one walk saw. */
+export interface ContextSnapshot {
+  /** The root directory's own record (named ''). */
+  rootRecord: Buffer;
+  /** Walked directories, parents before children, each once. */
+  dirs: WalkedDir[];
+  /** sha256 over every kept record and where it is: equal digests mean an equal tree, by lstat. */
+  digest: string;
+  /** The latest ctime (ms) among kept entries: a change after the walk began gives a later one. */
+  newestCtimeMs: number;
   /** Entries skipped because they are neither file, directory nor symlink (sockets, fifos, devices). */
   skippedSpecial: string[];
 }
 
-function toFile(path: string, abs: string, st: Stats, type: ContextFile['type']): ContextFile {
+/** Walks `root` (an absolute, real directory path) honouring `ignore`. */
+export function walkContext(root: string, ignore: PatternMatcher | undefined, scan: DirScanner = defaultScanner()): ContextSnapshot {
+  const dirs: WalkedDir[] = [];
+  const skippedSpecial: string[] = [];
+  const rootRecord = rootRecordOf(root);
+  let newest = rootRecord.readDoubleLE(40);
+
+  // Returns how many entries of `abs` were kept; an excluded directory is only walked for re-included paths.
+  const walk = (rel: string, abs: string, info: MatchInfo | undefined): number => {
+    const records = scan(abs);
+    const node: WalkedDir = { rel, records, kept: ignore === undefined ? undefined : [] };
+    dirs.push(node);
+    let count = 0;
+    for (let off = 0; off < records.length; off += recordSize(records, off)) {
+      const kind = records[off]!;
+      if (kind === KIND_OTHER) {
+        skippedSpecial.push(joinPath(rel, recordName(records, off)));
+        continue;
+      }
+      if (ignore === undefined) {
+        count++;
+        newest = Math.max(newest, records.readDoubleLE(off + 40));
+        if (kind === KIND_DIR) {
+          const name = recordName(records, off);
+          walk(joinPath(rel, name), `${abs}/${name}`, undefined);
+        }
+        continue;
+      }
+      const name = recordName(records, off);
+      const childRel = joinPath(rel, name);
+      const m = ignore.match(childRel, info);
+      if (m.excluded) {
+        if (kind !== KIND_DIR || ignore.canSkipDir(childRel, m.info)) continue;
+        const mark = dirs.length;
+        // Nothing kept below means no directory below was kept either: drop what the walk added.
+        if (walk(childRel, `${abs}/${name}`, m.info) === 0) {
+          dirs.length = mark;
+          continue;
+        }
+      } else if (kind === KIND_DIR) {
+        walk(childRel, `${abs}/${name}`, m.info);
+      }
+      node.kept!.push(off);
+      count++;
+      newest = Math.max(newest, records.readDoubleLE(off + 40));
+    }
+    return count;
+  };
+  walk('', root, ignore?.match('.').info);
+  return { rootRecord, dirs, digest: snapshotDigest(rootRecord, dirs), newestCtimeMs: newest, skippedSpecial };
+}
+
+/** The root's record, made from one lstat with the same fields the scanners write. */
+function rootRecordOf(root: string): Buffer {
+  const st = lstatSync(root);
+  const rec = Buffer.alloc(RECORD_HEADER);
+  rec[0] = KIND_DIR;
+  rec.writeUInt32LE(st.mode, 4);
+  rec.writeUInt32LE(st.uid, 8);
+  rec.writeUInt32LE(st.gid, 12);
+  rec.writeUInt32LE(st.nlink, 16);
+  rec.writeDoubleLE(st.size, 24);
+  rec.writeDoubleLE(st.mtimeMs, 32);
+  rec.writeDoubleLE(st.ctimeMs, 40);
+  rec.writeDoubleLE(st.ino, 48);
+  rec.writeDoubleLE(st.dev, 56);
+  return rec;
+}
+
+/** Hashes each directory's path and kept records; runs of adjacent kept records go in one update. */
+function snapshotDigest(rootRecord: Buffer, dirs: WalkedDir[]): string {
+  const h = createHash('sha256');
+  h.update(rootRecord);
+  const count = Buffer.alloc(4);
+  for (const d of dirs) {
+    h.update(d.rel);
+    count.writeUInt32LE(d.kept?.length ?? 0xffffffff);
+    h.update(count);
+    if (d.kept === undefined) {
+      h.update(d.records);
+      continue;
+    }
+    let start = -1;
+    let end = -1;
+    for (const off of d.kept) {
+      if (off !== end) {
+        if (start >= 0) h.update(d.records.subarray(start, end));
+        start = off;
+      }
+      end = off + recordSize(d.records, off);
+    }
+    if (start >= 0) h.update(d.records.subarray(start, end));
+  }
+  return h.digest('hex');
+}
+
+/** Makes the entry objects of a snapshot: every kept entry in walk order, and each directory's kept entries. */
+export function indexSnapshot(snap: ContextSnapshot): ContextIndex {
+  const all: ContextFile[] = [toFile('', snap.rootRecord, 0)];
+  const children = new Map<string, ContextFile[]>();
+  const byRel = new Map(snap.dirs.map((d) => [d.rel, d]));
+  const visit = (d: WalkedDir): void => {
+    const list: ContextFile[] = [];
+    children.set(d.rel, list);
+    const add = (off: number): void => {
+      const f = toFile(joinPath(d.rel, recordName(d.records, off)), d.records, off);
+      all.push(f);
+      list.push(f);
+      if (f.type === 'dir') visit(byRel.get(f.path)!);
+    };
+    if (d.kept !== undefined) {
+      for (const off of d.kept) add(off);
+      return;
+    }
+    for (let off = 0; off < d.records.length; off += recordSize(d.records, off)) {
+      if (d.records[off] !== KIND_OTHER) add(off);
+    }
+  };
+  visit(snap.dirs[0]!);
+  return { all, children };
+}
+
+const KIND_TYPES: Record<number, ContextFile['type']> = { [KIND_FILE]: 'file', [KIND_DIR]: 'dir', [KIND_SYMLINK]: 'symlink' };
+
+function toFile(path: string, b: Buffer, off: number): ContextFile {
+  const type = KIND_TYPES[b[off]!]!;
   return {
     path,
     type,
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    size: type === 'file' ? st.size : 0,
-    mtimeMs: st.mtimeMs,
-    linkTarget: type === 'symlink' ? readlinkSync(abs) : undefined,
+    mode: b.readUInt32LE(off + 4) & 0o7777,
+    uid: b.readUInt32LE(off + 8),
+    gid: b.readUInt32LE(off + 12),
+    size: type === 'file' ? b.readDoubleLE(off + 24) : 0,
+    mtimeMs: b.readDoubleLE(off + 32),
+    linkTarget: type === 'symlink' ? recordLink(b, off) : undefined,
     digest: undefined,
-    ctimeMs: st.ctimeMs,
-    ino: st.ino,
-    dev: st.dev,
-    nlink: st.nlink,
+    ctimeMs: b.readDoubleLE(off + 40),
+    ino: b.readDoubleLE(off + 48),
+    dev: b.readDoubleLE(off + 56),
+    nlink: b.readUInt32LE(off + 16),
   };
-}
-
-function typeOf(st: Stats): ContextFile['type'] | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  return undefined;
-}
-
-/** Walks `root` (an absolute, real directory path) honouring `ignore`. */
-export function walkContext(root: string, ignore: PatternMatcher | undefined): ContextIndex {
-  const all: ContextFile[] = [];
-  const children = new Map<string, ContextFile[]>();
-  const skippedSpecial: string[] = [];
-  const rootStat = lstatSync(root);
-  const rootEntry = toFile('', root, rootStat, 'dir');
-  all.push(rootEntry);
-  const noInfo = ignore?.match('.').info;
-
-  // Returns the kept entries of `dir`; an excluded directory is only walked for re-included paths.
-  const walk = (rel: string, abs: string, info: MatchInfo | undefined): ContextFile[] => {
-    const names = readdirSync(abs);
-    names.sort();
-    const kept: ContextFile[] = [];
-    for (const name of names) {
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const childAbs = `${abs}/${name}`;
-      const st = lstatSync(childAbs, { throwIfNoEntry: false });
-      if (st === undefined) continue; // removed while we walked
-      const type = typeOf(st);
-      if (type === undefined) {
-        skippedSpecial.push(childRel);
-        continue;
-      }
-      let childInfo: MatchInfo | undefined;
-      if (ignore !== undefined) {
-        const m = ignore.match(childRel, info);
-        childInfo = m.info;
-        if (m.excluded) {
-          if (type !== 'dir' || ignore.canSkipDir(childRel, m.info)) continue;
-          const below = walk(childRel, childAbs, m.info);
-          if (below.length === 0) continue;
-          // Kept only as the parent of re-included entries (which `all` already holds: put it before them).
-          const f = toFile(childRel, childAbs, st, type);
-          all.splice(all.length - countAll(below, children), 0, f);
-          children.set(childRel, below);
-          kept.push(f);
-          continue;
-        }
-      }
-      const f = toFile(childRel, childAbs, st, type);
-      all.push(f);
-      kept.push(f);
-      if (type === 'dir') children.set(childRel, walk(childRel, childAbs, childInfo));
-    }
-    return kept;
-  };
-  children.set('', walk('', root, noInfo));
-  return { all, children, skippedSpecial };
-}
-
-/** How many entries `kept` and everything below them add up to. */
-function countAll(kept: ContextFile[], children: Map<string, ContextFile[]>): number {
-  let n = 0;
-  for (const f of kept) {
-    n++;
-    if (f.type === 'dir') n += countAll(children.get(f.path) ?? [], children);
-  }
-  return n;
 }
 
 /** Finds an entry by path: binary search among its parent's (name-sorted) entries. */
@@ -124,9 +206,9 @@ export function findEntry(index: ContextIndex, path: string): ContextFile | unde
   let hi = list.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const p = list[mid]!.path;
-    if (p === path) return list[mid];
-    if (p < path) lo = mid + 1;
+    const c = compareCodePoints(list[mid]!.path, path);
+    if (c === 0) return list[mid];
+    if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }
   return undefined;

@@ -1,7 +1,8 @@
 /**
- * The build context, read in place: one walk honouring .dockerignore gives an in-memory index
- * that COPY/ADD sources are selected from, and file contents are hashed through the stat cache,
- * so an unchanged context costs a walk and no reads.
+ * The build context, read in place: one walk honouring .dockerignore gives a snapshot of the
+ * tree (and, when a step needs it, an in-memory index COPY/ADD sources are selected from); file
+ * contents are hashed through the stat cache, so an unchanged context costs a walk and no reads,
+ * and a source list already checksummed for the same snapshot costs nothing more (the memo).
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -11,12 +12,13 @@ import { compileDockerignore } from '../dockerfile/dockerignore.js';
 import type { PatternMatcher } from '../fs/pattern-matcher.js';
 import { checksumSelection } from './checksum.js';
 import type { ChecksumResult } from './checksum.js';
-import { findEntry, walkContext } from './context-walk.js';
-import type { ContextFile, ContextIndex } from './context-walk.js';
+import { findEntry, indexSnapshot, walkContext } from './context-walk.js';
+import type { ContextFile, ContextIndex, ContextSnapshot } from './context-walk.js';
 import type { FileSource } from './file-source.js';
 import { selectSources } from './select.js';
 import type { SelectOptions, Selection } from './select.js';
-import { StatCache } from './stat-cache.js';
+import { SelectionMemo } from './selection-memo.js';
+import { RACY_MS, StatCache } from './stat-cache.js';
 
 export type { ContextFile } from './context-walk.js';
 export type { ChecksumResult } from './checksum.js';
@@ -28,32 +30,56 @@ export interface ContextOpenOptions {
   dockerfilePath?: string;
   /** Where the stat cache lives (see statCacheFileFor); without it every checksum reads every file. */
   statCacheFile?: string;
+  /** Where source-list checksums are remembered per context state (see memoFileFor); without it, never. */
+  memoFile?: string;
+}
+
+/** What a list of sources checksummed to; `resolve` gives the selection and per-path fingerprints when a step needs them. */
+export interface SourcesChecksum {
+  digest: string;
+  /** True when the digest was remembered for this context state, not computed. */
+  remembered: boolean;
+  resolve(): Promise<{ selection: Selection; files: ReadonlyMap<string, string> }>;
 }
 
 /** The stat-cache file for a context directory under a cache dir (one file per context path). */
 export function statCacheFileFor(cacheDir: string, contextDir: string): string {
+  return join(cacheDir, 'statcache', contextKey(contextDir) + '.bin');
+}
+
+/** The selection-memo file for a context directory under a cache dir. */
+export function memoFileFor(cacheDir: string, contextDir: string): string {
+  return join(cacheDir, 'statcache', contextKey(contextDir) + '.memo');
+}
+
+function contextKey(contextDir: string): string {
   let real = contextDir;
   try {
     real = realpathSync(contextDir);
   } catch {
     // a missing context fails later with a better message
   }
-  return join(cacheDir, 'statcache', createHash('sha256').update(real).digest('hex').slice(0, 32) + '.bin');
+  return createHash('sha256').update(real).digest('hex').slice(0, 32);
 }
 
 /** A walked build context; it is also the FileSource COPY reads from. */
 export class BuildContext implements FileSource {
   readonly keepOwners = false;
   readonly label = 'build context';
+  private indexed: ContextIndex | undefined;
+  private statCache: StatCache | undefined;
+  private selectionMemo: SelectionMemo | undefined;
 
   private constructor(
     /** The context directory, symlinks resolved. */
     readonly root: string,
-    private readonly index: ContextIndex,
+    private readonly snapshot: ContextSnapshot,
+    /** When the walk began (ms since the epoch). */
+    private readonly walkedAt: number,
     /** The ignore file that was applied, if any. */
     readonly ignoreFile: string | undefined,
     private readonly ignore: PatternMatcher | undefined,
-    private readonly cache: StatCache,
+    private readonly opts: ContextOpenOptions,
   ) {}
 
   /**
@@ -73,9 +99,23 @@ export class BuildContext implements FileSource {
     }
     const ignoreFile = findIgnoreFile(root, opts.dockerfilePath);
     const ignore = ignoreFile === undefined ? undefined : compileDockerignore(readFileSync(ignoreFile), ignoreFile);
-    const index = walkContext(root, ignore);
-    const cache = opts.statCacheFile === undefined ? StatCache.empty() : StatCache.load(opts.statCacheFile);
-    return new BuildContext(root, index, ignoreFile, ignore, cache);
+    const walkedAt = Date.now();
+    const snapshot = walkContext(root, ignore);
+    return new BuildContext(root, snapshot, walkedAt, ignoreFile, ignore, opts);
+  }
+
+  /** The walked tree's entries, made on first use. */
+  private get index(): ContextIndex {
+    return (this.indexed ??= indexSnapshot(this.snapshot));
+  }
+
+  private get cache(): StatCache {
+    return (this.statCache ??= this.opts.statCacheFile === undefined ? StatCache.empty() : StatCache.load(this.opts.statCacheFile));
+  }
+
+  /** A digest of the walked state: names, types, modes, owners, sizes, times, inodes, link targets. */
+  get stateDigest(): string {
+    return this.snapshot.digest;
   }
 
   /** Number of entries kept (the root included). */
@@ -90,7 +130,7 @@ export class BuildContext implements FileSource {
 
   /** Paths left out because they are sockets, fifos or devices. */
   get skippedSpecial(): readonly string[] {
-    return this.index.skippedSpecial;
+    return this.snapshot.skippedSpecial;
   }
 
   /** The entry at a relative path, or undefined when missing or ignored. */
@@ -133,6 +173,43 @@ export class BuildContext implements FileSource {
       this.cache.save({ order: this.filePaths(), force: true });
     }
     return result;
+  }
+
+  /**
+   * The checksum of what `sources` select (select + checksum), or the digest remembered for the
+   * same sources in the same context state, in which case nothing is selected until `resolve`.
+   */
+  async checksumSources(sources: string[], opts: SelectOptions = {}): Promise<SourcesChecksum> {
+    const key = JSON.stringify([sources, opts.exclude ?? [], opts.parents === true, opts.allowEmptyWildcard === true]);
+    this.selectionMemo ??= SelectionMemo.load(this.opts.memoFile, this.snapshot.digest);
+    const remembered = this.selectionMemo.get(key);
+    if (remembered !== undefined) {
+      let resolved: Promise<{ selection: Selection; files: ReadonlyMap<string, string> }> | undefined;
+      return {
+        digest: remembered,
+        remembered: true,
+        resolve: () => (resolved ??= this.resolveRemembered(sources, opts, remembered)),
+      };
+    }
+    const selection = await this.select(sources, opts);
+    const sum = await this.checksum(selection);
+    // Only a state settled before the walk began is remembered (see selection-memo.ts).
+    if (this.snapshot.newestCtimeMs < this.walkedAt - RACY_MS) {
+      this.selectionMemo.set(key, sum.digest);
+      this.selectionMemo.save();
+    }
+    return { digest: sum.digest, remembered: false, resolve: async () => ({ selection, files: sum.files }) };
+  }
+
+  private async resolveRemembered(sources: string[], opts: SelectOptions, remembered: string): Promise<{ selection: Selection; files: ReadonlyMap<string, string> }> {
+    const selection = await this.select(sources, opts);
+    const sum = await this.checksum(selection);
+    if (sum.digest !== remembered) {
+      throw new BuildError(`build context: files changed while the build was reading them (${sources.join(' ')})`, {
+        hint: 'run the build again once nothing is writing into the context',
+      }, 'CONTEXT_CHANGED');
+    }
+    return { selection, files: sum.files };
   }
 
   private fileCount(): number {

@@ -39,6 +39,8 @@ export type PreparedCopy = (
   | { kind: 'layers'; label: string; layers: Digest[] }
   | { kind: 'heredoc' }
 ) & {
+  /** Makes what a cache hit does not need (the context selection and its fingerprints); called before a miss is explained or run. */
+  resolve?: () => Promise<void>;
   /** Removes what preparing left behind (downloads); called after the step, hit or miss. */
   cleanup?: () => Promise<void>;
 };
@@ -107,21 +109,24 @@ export async function copyInputs(svc: BuildServices, state: StageState, inst: Co
   }
   const urls = inst.kind === 'ADD' ? inst.sources.filter(isUrlSource) : [];
   const local = inst.sources.filter((s) => !urls.includes(s));
-  let selection: Selection | undefined;
   // Per-file fingerprints only matter on a miss (explanations, patching): made on first use.
   let contextFiles: () => [string, string][] = () => [];
   const urlFiles: [string, string][] = [];
   let filesDigest = '';
+  // A URL's content is part of the key: --checksum names it; otherwise it is downloaded now.
+  const prepared: PreparedCopy = { kind: 'context', urls: [], files: () => contextFiles() };
   if (local.length > 0) {
     const ctx = await svc.context();
-    selection = await ctx.select(local, { exclude: inst.exclude, ...(inst.kind === 'COPY' && inst.parents ? { parents: true } : {}) });
-    const sum = await ctx.checksum(selection);
-    let list: [string, string][] | undefined;
-    contextFiles = () => (list ??= [...sum.files]);
+    const sum = await ctx.checksumSources(local, { exclude: inst.exclude, ...(inst.kind === 'COPY' && inst.parents ? { parents: true } : {}) });
     filesDigest = sum.digest;
+    // The selection itself is only needed when the step runs or its miss is explained.
+    prepared.resolve = async () => {
+      const { selection, files } = await sum.resolve();
+      prepared.selection = selection;
+      let list: [string, string][] | undefined;
+      contextFiles = () => (list ??= [...files]);
+    };
   }
-  // A URL's content is part of the key: --checksum names it; otherwise it is downloaded now.
-  const prepared: PreparedCopy = { kind: 'context', ...(selection ? { selection } : {}), urls: [], files: () => contextFiles() };
   if (urls.length > 0) {
     const dir = await svc.store.stagingDir('add-url');
     prepared.cleanup = () => rm(dir, { recursive: true, force: true });

@@ -163,7 +163,7 @@ async function step(svc: BuildServices, state: StageState, raw: Instruction, ste
   if (inst.kind === 'COPY' || inst.kind === 'ADD') {
     const { inputs, prepared } = await copyInputs(svc, state, inst);
     try {
-      return await withCache(svc, state, stepName, inputs, copyHistory(inst), (step) => executeCopy(svc, state, inst, prepared, step));
+      return await withCache(svc, state, stepName, inputs, copyHistory(inst), (step) => executeCopy(svc, state, inst, prepared, step), prepared.resolve);
     } finally {
       await prepared.cleanup?.();
     }
@@ -198,6 +198,8 @@ async function runWithCache(svc: BuildServices, state: StageState, inst: RunInst
 async function withCache(
   svc: BuildServices, state: StageState, stepName: string, inputs: StepInputs, history: string,
   execute: (step: StepContext) => Promise<StepOutcome>,
+  /** Makes the inputs' details a miss needs (a COPY's file list), skipped on a hit. */
+  onMiss?: () => Promise<void>,
 ): Promise<StageState> {
   const id = svc.nextStepId();
   let previous: CacheRecord | undefined;
@@ -212,10 +214,12 @@ async function withCache(
       svc.progress.emit({ type: 'step-cached', id, time: Date.now() });
       return { ...state, config, key };
     }
+    await onMiss?.();
     const why = await svc.cache.explainMiss(state.key, inputs);
     if (why) svc.progress.emit({ type: 'step-note', id, text: `cache miss: ${why}`, time: Date.now() });
     previous = await svc.cache.previous(state.key, inputs);
   }
+  if (svc.opts.noCache) await onMiss?.();
   let outcome: StepOutcome;
   const started = new Date().toISOString();
   try {

@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { RACY_MS } from '../../src/build/stat-cache.js';
+import { memoFileFor } from '../../src/build/context.js';
 import { runStrata } from '../helpers/cli.js';
 import { skipReason } from '../exec/sandbox.js';
 import { BUSYBOX, makeContext, plainSteps, stepTitled, storeWithBusybox } from './cli-build.js';
@@ -139,6 +142,45 @@ describe('strata build (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () 
     assert.match(copy.at(-1)!, /^DONE/);
     assert.match(stepTitled(steps, /RUN cat/).at(-1)!, /^DONE/);
     assert.notEqual(second.stdout, first.stdout);
+  });
+
+  it('a settled context\'s COPY digests are remembered: hits, a same-size edit misses, a new parent still copies the files', async () => {
+    const dir = ctx({
+      'Dockerfile': `FROM ${BUSYBOX}\nARG V=1\nRUN echo $V > /v\nCOPY . /ctx/\n`,
+      'a.txt': 'aaaa\n',
+      'sub/b.txt': 'bbbb\n',
+    });
+    await sleep(RACY_MS + 50);
+    const first = build(['--progress', 'plain', '-t', 'localhost/cli/memo', dir]);
+    ok(first);
+    assert.ok(existsSync(memoFileFor(join(root, 'cache'), dir)), 'the settled context state was remembered');
+    const again = build(['--progress', 'plain', dir]);
+    ok(again);
+    assert.equal(stepTitled(plainSteps(again.stderr), /COPY \. \/ctx\//).at(-1), 'CACHED');
+    assert.equal(again.stdout, first.stdout);
+
+    // Same size, new bytes: the memo is for the old state, so the COPY misses and names the file.
+    writeFileSync(join(dir, 'sub/b.txt'), 'BBBB\n');
+    await sleep(RACY_MS + 50);
+    const edited = build(['--progress', 'plain', '-t', 'localhost/cli/memo', dir]);
+    ok(edited);
+    const copy = stepTitled(plainSteps(edited.stderr), /COPY \. \/ctx\//);
+    assert.ok(copy.includes('cache miss: 1 file changed: sub/b.txt'), copy.join('\n'));
+    assert.notEqual(edited.stdout, first.stdout);
+
+    // The COPY's digest now comes from the memo, but its parent changed: it must still copy.
+    const rebased = build(['--progress', 'plain', '--build-arg', 'V=2', '-t', 'localhost/cli/memo2', dir]);
+    ok(rebased);
+    assert.match(stepTitled(plainSteps(rebased.stderr), /COPY \. \/ctx\//).at(-1)!, /^DONE/);
+    const work = makeTemp('cli-memo-');
+    temps.push(work);
+    const { dir: rootfs } = await strataTree(root, 'localhost/cli/memo2', work);
+    assert.equal(readFileSync(join(rootfs, 'ctx/sub/b.txt'), 'utf8'), 'BBBB\n');
+    assert.equal(readFileSync(join(rootfs, 'v'), 'utf8'), '2\n');
+    // And --no-cache over a remembered digest gives the same image.
+    const fresh = build(['--no-cache', '-q', dir]);
+    ok(fresh);
+    assert.equal(fresh.stdout.trim(), edited.stdout.trim());
   });
 
   it('a changed #! heredoc script is a cache miss', () => {

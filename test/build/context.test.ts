@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { BuildContext, statCacheFileFor } from '../../src/build/context.js';
+import { BuildContext, memoFileFor, statCacheFileFor } from '../../src/build/context.js';
 import type { Selection } from '../../src/build/context.js';
 import { describeChanges, diffFingerprints } from '../../src/build/checksum.js';
 import { RACY_MS } from '../../src/build/stat-cache.js';
@@ -235,6 +235,80 @@ describe('BuildContext', () => {
       await ctx1.checksum(await ctx1.select(['.']));
       const ctx2 = await BuildContext.open(ctxDir, { statCacheFile: cacheFile });
       assert.equal((await ctx2.checksum(await ctx2.select(['.']))).hashed, 1, 'a just-written file is never trusted from the cache');
+    });
+  });
+
+  describe('state digest and remembered source checksums', () => {
+    const files = (cacheDir: string) => ({ statCacheFile: statCacheFileFor(cacheDir, ctxDir), memoFile: memoFileFor(cacheDir, ctxDir) });
+
+    it('the state digest follows what the walk keeps: a same-size edit or a new file changes it, an ignored file does not', async () => {
+      makeTree(ctxDir, { '.dockerignore': 'tmp/\n', 'a.txt': 'aaa', 'd/b.txt': 'bb', 'tmp/x': 'x' });
+      const digest = async () => (await BuildContext.open(ctxDir)).stateDigest;
+      const first = await digest();
+      assert.equal(await digest(), first);
+      writeFileSync(join(ctxDir, 'tmp/x'), 'changed, but ignored');
+      assert.equal(await digest(), first);
+      await sleep(50); // past the clock tick the files were written in, so the edit gets a new ctime
+      writeFileSync(join(ctxDir, 'd/b.txt'), 'BB');
+      const edited = await digest();
+      assert.notEqual(edited, first);
+      writeFileSync(join(ctxDir, 'd/new.txt'), '');
+      assert.notEqual(await digest(), edited);
+    });
+
+    it('remembers a settled state\'s digests: the next open selects nothing until resolve, which gives the same selection', async () => {
+      makeTree(ctxDir, { 'a.txt': 'aaa', 'd/b.txt': 'bb', 'd/c.txt': 'c', 'l': { link: 'a.txt' } });
+      await sleep(RACY_MS + 50);
+      const cache = join(tmp, 'cache');
+      const ctx1 = await BuildContext.open(ctxDir, files(cache));
+      const first = await ctx1.checksumSources(['d', 'a.txt'], { exclude: ['*.c'] });
+      assert.equal(first.remembered, false);
+      const ctx2 = await BuildContext.open(ctxDir, files(cache));
+      const second = await ctx2.checksumSources(['d', 'a.txt'], { exclude: ['*.c'] });
+      assert.equal(second.remembered, true);
+      assert.equal(second.digest, first.digest);
+      assert.equal((await ctx2.checksumSources(['d', 'a.txt'])).remembered, false, 'other options are another entry');
+      const [r1, r2] = [await first.resolve(), await second.resolve()];
+      assert.deepEqual(listing(r2.selection), listing(r1.selection));
+      assert.deepEqual([...r2.files], [...r1.files]);
+      // A new open of a changed state computes again.
+      writeFileSync(join(ctxDir, 'a.txt'), 'AAA');
+      const third = await (await BuildContext.open(ctxDir, files(cache))).checksumSources(['d', 'a.txt'], { exclude: ['*.c'] });
+      assert.equal(third.remembered, false);
+      assert.notEqual(third.digest, first.digest);
+    });
+
+    it('does not remember a state changed within the racy window, and ignores a torn memo', async () => {
+      makeTree(ctxDir, { 'a.txt': 'one' });
+      const cache = join(tmp, 'cache');
+      await (await BuildContext.open(ctxDir, files(cache))).checksumSources(['.']);
+      assert.equal((await (await BuildContext.open(ctxDir, files(cache))).checksumSources(['.'])).remembered, false);
+      await sleep(RACY_MS + 50);
+      await (await BuildContext.open(ctxDir, files(cache))).checksumSources(['.']);
+      writeFileSync(files(cache).memoFile, '{"format":1,"snap');
+      const again = await (await BuildContext.open(ctxDir, files(cache))).checksumSources(['.']);
+      assert.equal(again.remembered, false);
+    });
+
+    it('a remembered digest that the files no longer give fails resolve with CONTEXT_CHANGED', async () => {
+      makeTree(ctxDir, { 'a.txt': 'one' });
+      await sleep(RACY_MS + 50);
+      const cache = join(tmp, 'cache');
+      const real = await (await BuildContext.open(ctxDir, files(cache))).checksumSources(['.']);
+      const memo = JSON.parse(readFileSync(files(cache).memoFile, 'utf8')) as { sums: Record<string, string> };
+      for (const k of Object.keys(memo.sums)) memo.sums[k] = 'sha256:' + '0'.repeat(64);
+      writeFileSync(files(cache).memoFile, JSON.stringify(memo));
+      const wrong = await (await BuildContext.open(ctxDir, files(cache))).checksumSources(['.']);
+      assert.equal(wrong.remembered, true);
+      assert.notEqual(wrong.digest, real.digest);
+      await assert.rejects(wrong.resolve(), codeOf('CONTEXT_CHANGED'));
+    });
+
+    it('finds entries whose names sort differently by UTF-16 units and by bytes', async () => {
+      makeTree(ctxDir, { '\u{e000}': 'private use', '\u{1f600}': 'emoji', 'a': 'a' });
+      const ctx = await BuildContext.open(ctxDir);
+      assert.deepEqual([...ctx.files()].map((f) => f.path), ['', 'a', '\u{e000}', '\u{1f600}']);
+      for (const name of ['a', '\u{e000}', '\u{1f600}']) assert.equal(ctx.lookup(name)?.path, name);
     });
   });
 });
