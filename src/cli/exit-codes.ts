@@ -3,8 +3,8 @@
  */
 import { StrataError, UsageError } from '../errors.js';
 
-/** 0 success, 1 the operation failed, 2 the command line was wrong, 130 interrupted. */
-export const ExitCode = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+/** 0 success, 1 the operation failed, 2 the command line was wrong, 130 interrupted, 141 output closed (128 + SIGPIPE, as a shell reports a program SIGPIPE ended). */
+export const ExitCode = { ok: 0, failure: 1, usage: 2, interrupted: 130, brokenPipe: 141 } as const;
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(e: unknown): number {

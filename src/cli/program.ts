@@ -47,8 +47,28 @@ Examples:
   return program;
 }
 
+/**
+ * A reader that went away (`strata images | head -1`) ends the command quietly, as SIGPIPE ends
+ * docker's: a command that stops cleanly on SIGTERM (build, export, squash) is stopped that way,
+ * anything else exits at once. Node ignores SIGPIPE, so without this a write raises EPIPE and
+ * prints a stack trace.
+ */
+function endQuietlyOnClosedPipe(): void {
+  let ended = false;
+  const onError = (e: NodeJS.ErrnoException): void => {
+    if (e.code !== 'EPIPE') throw e;
+    if (ended) return;
+    ended = true;
+    if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+    else process.exit(ExitCode.brokenPipe);
+  };
+  process.stdout.on('error', onError);
+  process.stderr.on('error', onError);
+}
+
 /** Runs the command line `argv` (as process.argv); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyOnClosedPipe();
   try {
     await buildProgram().parseAsync(argv);
     return ExitCode.ok;

@@ -2,11 +2,12 @@
  * `strata parse` through the real CLI: formats, stdin, one-line errors, exit codes, warnings.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runStrata } from '../helpers/cli.js';
+import { runStrata, STRATA_BIN } from '../helpers/cli.js';
 
 test('parse prints an outline of the demo Dockerfile', () => {
   const r = runStrata(['parse', '-f', 'fixtures/demo/Dockerfile']);
@@ -115,4 +116,18 @@ test('--help shows an example for every command, --version prints the version', 
   const version = runStrata(['--version']);
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('a reader that closes early ends the command quietly with 141, as SIGPIPE would', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-pipe-'));
+  try {
+    const file = join(dir, 'Dockerfile');
+    writeFileSync(file, 'FROM scratch\n' + 'LABEL a=b\n'.repeat(20_000));
+    // `head` reads a few bytes and exits; the rest of the (large) output meets a closed pipe.
+    const r = spawnSync('bash', ['-c', 'set -o pipefail; "$0" "$1" parse -f "$2" --format json | head -c 16 >/dev/null; echo "status=${PIPESTATUS[0]}" >&2', process.execPath, STRATA_BIN, file], { encoding: 'utf8' });
+    assert.match(r.stderr, /status=141\n$/);
+    assert.doesNotMatch(r.stderr, /EPIPE|at /, r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
