@@ -93,12 +93,15 @@ export class BuildCache {
   async explainMiss(parent: string, inputs: StepInputs): Promise<string | undefined> {
     const siblings = (await this.store.cache.readRecord<string[]>(`children-${parent}`)) ?? [];
     const kind = inputs.instruction.split(' ')[0];
+    let sameKind: CacheRecord | undefined;
     for (const key of siblings) {
       const r = await this.store.cache.readRecord<CacheRecord>(`step-${key}`);
       if (!r || r.inputs.instruction.split(' ')[0] !== kind) continue;
-      return describeChange(r.inputs, inputs);
+      // The same instruction explains best (two stages may start from one parent); else the latest of its kind.
+      if (r.inputs.instruction === inputs.instruction) return describeChange(r.inputs, inputs);
+      sameKind ??= r;
     }
-    return undefined;
+    return sameKind && describeChange(sameKind.inputs, inputs);
   }
 
   /**
@@ -160,7 +163,8 @@ export function describeChange(before: StepInputs, after: StepInputs): string {
     if (changed.length) parts.push(`${changed.length} file${changed.length === 1 ? '' : 's'} changed: ${list(changed)}`);
     if (addedFiles.length) parts.push(`${addedFiles.length} added: ${list(addedFiles)}`);
     if (removedFiles.length) parts.push(`${removedFiles.length} removed: ${list(removedFiles)}`);
-    return parts.length ? parts.join('; ') : 'copied files changed (metadata)';
+    if (parts.length) return parts.join('; ');
+    return after.instruction.startsWith('RUN ') ? 'files its --mount=type=bind shows changed' : 'copied files changed (metadata)';
   }
   return 'inputs unchanged, but the earlier result is gone from the store (pruned)';
 }

@@ -9,7 +9,6 @@ import { BuildError } from '../errors.js';
 import { expandWord } from '../dockerfile/expand.js';
 import type { AddInstruction, CopyInstruction } from '../dockerfile/instructions.js';
 import { indexTarFile, type IndexEntry } from '../fs/tar-index.js';
-import { stageByName } from '../graph/stage-graph.js';
 import { withOverlay } from '../snapshot/host-mount.js';
 import { LowerView } from '../snapshot/lower-view.js';
 import { hasOverlayMarkers } from '../snapshot/markers.js';
@@ -21,6 +20,7 @@ import { downloadUrl, isUrlSource, addUrl, type Download } from './add-url.js';
 import { copyInto, type CopyRequest } from './copy.js';
 import type { LayerFile, Reuse } from './copy-write.js';
 import { DirSource } from './file-source.js';
+import { layerSource } from './layer-source.js';
 import { selectSources, type Selection } from './select.js';
 import type { BuildServices } from './services.js';
 import { layersOf, type StageState } from './state.js';
@@ -101,7 +101,7 @@ export async function copyInputs(svc: BuildServices, state: StageState, inst: Co
   }
   const from = inst.kind === 'COPY' ? inst.from : undefined;
   if (from !== undefined) {
-    const source = await fromSource(svc, from);
+    const source = await layerSource(svc, from, '--from');
     return {
       inputs: { instruction: text, filesDigest: sha256(JSON.stringify(source.layers)).slice(7) },
       prepared: { kind: 'layers', ...source },
@@ -155,26 +155,6 @@ export async function copyInputs(svc: BuildServices, state: StageState, inst: Co
     },
   };
   return { inputs, prepared };
-}
-
-/** The layers of `--from`: an earlier stage (by name or index) or an image in the store. */
-async function fromSource(svc: BuildServices, from: string): Promise<{ label: string; layers: Digest[] }> {
-  const current = svc.dockerfile.stages.length;
-  const index = stageByName(svc.dockerfile, from, current, true);
-  if (index !== undefined) {
-    const result = await svc.stageResult(index);
-    return { label: `stage ${JSON.stringify(from)}`, layers: result.config.rootfs.diff_ids };
-  }
-  let stored;
-  try {
-    stored = await svc.images.resolve(from);
-  } catch (e) {
-    throw new BuildError(`--from=${from}: no stage of that name, and no such image in the store`, {
-      hint: 'name a stage defined above, or load/build the image first',
-      cause: e,
-    });
-  }
-  return { label: `image ${from}`, layers: (await stored.image.config()).rootfs.diff_ids };
 }
 
 function heredocData(svc: BuildServices, state: StageState, c: { data: string; expand: boolean }): string {

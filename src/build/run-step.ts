@@ -12,6 +12,7 @@ import { PROXY_ARGS } from '../dockerfile/scope.js';
 import { heredocBody } from '../dockerfile/heredoc.js';
 import { DEFAULT_SHELL } from '../image/apply-instruction.js';
 import { withOverlay } from '../snapshot/host-mount.js';
+import { mountTarget, withBindMounts } from './run-bind-mounts.js';
 import { LowerView } from '../snapshot/lower-view.js';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.js';
 import { mkdirAllInRoot, resolveInRoot } from './copy-dest.js';
@@ -82,8 +83,8 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
     throw new BuildError('RUN --security=insecure is not supported: strata never runs privileged steps', { hint: 'remove --security=insecure' });
   }
   for (const m of inst.mounts) {
-    if (m.type !== 'tmpfs' && m.type !== 'cache') {
-      throw new BuildError(`RUN --mount=type=${m.type} is not supported yet`, { hint: 'use type=cache or type=tmpfs, or COPY the files in' });
+    if (m.type !== 'tmpfs' && m.type !== 'cache' && m.type !== 'bind') {
+      throw new BuildError(`RUN --mount=type=${m.type} is not supported yet`, { hint: 'use type=bind, type=cache or type=tmpfs, or COPY the files in' });
     }
   }
   const active = await svc.snapshotter.prepare(layersOf(state));
@@ -100,9 +101,9 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
     }
     const tmpfs: { target: string; options: string }[] = [];
     for (const m of inst.mounts) {
-      const target = m.target!.startsWith('/') ? m.target! : join(state.config.config?.WorkingDir || '/', m.target!);
+      const target = mountTarget(m, state.config.config?.WorkingDir || '/');
       if (m.type === 'tmpfs') tmpfs.push({ target, options: m.size ? `size=${m.size}` : 'size=65536k' });
-      else {
+      else if (m.type === 'cache') {
         const dir = join(svc.store.cacheDir, 'mounts', (m.id ?? target).replace(/[^A-Za-z0-9._-]/g, '_'));
         await mkdir(dir, { recursive: true, mode: 0o755 });
         binds.push({ source: dir, target, readonly: m.readonly === true });
@@ -114,19 +115,19 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
     const err = new PassThrough();
     out.on('data', (d: Buffer) => svc.progress.emit({ type: 'step-log', id: ctx.stepId, stream: 'stdout', data: d, time: Date.now() }));
     err.on('data', (d: Buffer) => svc.progress.emit({ type: 'step-log', id: ctx.stepId, stream: 'stderr', data: d, time: Date.now() }));
-    const result = await runIsolated({
+    const result = await withBindMounts(svc, inst, cwd, join(active.dir, 'mounts'), (sourceBinds) => runIsolated({
       rootfs: { kind: 'overlay', mountpoint: active.mountpoint, lowers: active.lowers, upper: active.upper, work: active.work },
       process: { args: command.argv, env, cwd, uid: user.uid, gid: user.gid, groups: user.groups },
       network: effectiveNetwork(svc.opts.network, inst.network),
       hostname: 'strata',
-      binds,
+      binds: [...binds, ...sourceBinds],
       tmpfs,
       // The working directory is made after the stubs are listed, so it is part of the layer.
       mkdirCwd: true,
       stdout: out,
       stderr: err,
       ...(svc.opts.signal ? { signal: svc.opts.signal } : {}),
-    });
+    }));
     if (result.aborted) throw new BuildError('build interrupted', {}, 'BUILD_INTERRUPTED');
     if (result.exitCode !== 0) {
       const tail = svc.progress.lastLines?.(ctx.stepId, 8) ?? [];

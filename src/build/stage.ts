@@ -16,6 +16,7 @@ import type { StageNode } from '../graph/stage-graph.js';
 import { sha256, type Digest } from '../util/digest.js';
 import { chainKey, stepKey, type CacheRecord, type StepContext, type StepInputs, type StepOutcome } from './cache.js';
 import { copyHistory, copyInputs, executeCopy } from './copy-step.js';
+import { bindSourcesDigest } from './run-bind-mounts.js';
 import { executeRun, runCommand, runEnv, shellOf, stageUser } from './run-step.js';
 import type { BuildServices } from './services.js';
 import { checkUserSpec } from './user.js';
@@ -178,7 +179,9 @@ async function runWithCache(svc: BuildServices, state: StageState, inst: RunInst
   const argsInScope = [...state.scope.args].filter(([k]) => !(state.config.config?.Env ?? []).some((e) => e.startsWith(k + '=')));
   const prefix = argsInScope.length ? `|${argsInScope.length} ${argsInScope.map(([k, v]) => `${k}=${v}`).join(' ')} ` : '';
   const text = `RUN ${prefix}${command.argv.join(' ')}`;
+  const mounted = await bindSourcesDigest(svc, inst);
   const inputs: StepInputs = {
+    ...(mounted !== undefined ? { filesDigest: mounted } : {}),
     // A #! heredoc runs from a bound file, not from argv: its body is an input too.
     instruction: command.script === undefined ? text : `${text} (script ${sha256(command.script).slice(7, 19)})`,
     env: [...env, `USER=${user.uid}:${user.gid}:${user.groups.join(',')}`, `WORKDIR=${state.config.config?.WorkingDir ?? ''}`,

@@ -44,6 +44,13 @@ function withoutArtifacts(entries: RawEntry[]): RawEntry[] {
   return kept.filter((e) => !(e.path === 'etc' && stubbed && !etcUsed));
 }
 
+/** Drops the paths strata leaves out on purpose from a buildah layer, and their parents when nothing else below them is there. */
+function withoutOmitted(entries: RawEntry[], omitted: string[]): RawEntry[] {
+  const kept = entries.filter((e) => !omitted.includes(e.path));
+  const parentOfOmitted = (p: string) => omitted.some((o) => o.startsWith(p + '/'));
+  return kept.filter((e) => !(e.kind === 'directory' && parentOfOmitted(e.path) && !kept.some((k) => k.path.startsWith(e.path + '/'))));
+}
+
 /** Removes buildah's artifacts from its final tree where strata has nothing there, checking they are only stubs. */
 function dropTreeArtifacts(bh: Map<string, PathShape>, st: Map<string, PathShape>): void {
   for (const p of BUILDAH_STUB_FILES) {
@@ -76,6 +83,8 @@ interface Case {
   buildahFile?: string;
   /** Why history and layers are not compared (the equivalent Dockerfile.buildah needs other instructions). */
   treeOnly?: string;
+  /** Paths buildah 1.28 leaves that strata leaves out on purpose (one reason for all of them). */
+  strataOmits?: { paths: string[]; why: string };
   /** Modes strata gives some paths on purpose where buildah 1.28 differs (each says why). */
   modeOverrides?: Record<string, string>;
   /** Adjusts buildah's config where strata differs on purpose (each says why). */
@@ -159,6 +168,25 @@ const CASES: Case[] = [
     // BuildKit since fsutil#228 (Docker 28.1), which strata follows; buildah 1.28 makes it 0755.
     modeOverrides: { chmod: '640' },
     expectFiles: { 'glob/a.txt': 'file a\n', 'logs/keep.log': 'kept by an exception\n', 'work/sub/two.txt': 'two\n', 'etc/b.txt': 'file b\n' },
+  },
+  {
+    name: 'RUN --mount: bind (context dir, file, stage, image), cache, tmpfs; nothing mounted stays in a layer',
+    dir: 'run-mounts',
+    tag: 'localhost/cmp-run-mounts',
+    strataOmits: {
+      paths: ['var/cache'],
+      why: 'mount points a step had to create are not part of its layer, as in BuildKit since v0.11 (buildah 1.28 keeps some of them)',
+    },
+    expectFiles: {
+      'work/main.copy': 'main file\n',
+      'work/src.listing': 'lib\nmain.txt\n',
+      'work/util.copy': 'util\n',
+      'work/util.ro': 'read-only\n',
+      'work/tool.version': 'tool v1\n',
+      'work/base.user': 'root\n',
+      'work/cache.listing': 'entry\n',
+      'work/tmpfs.copy': 'tmp\n',
+    },
   },
   { name: 'layers: hardlinks, symlinks, fifo, setuid bits, whiteouts, opaque directories', dir: 'layers', tag: 'localhost/cmp-layers' },
   {
@@ -273,6 +301,7 @@ describe('strata build against buildah bud (1.28)', { skip, timeout: 20 * 60_000
     const theirs = await bh.withRootfs(c.tag, (dir) => withoutMtimes(treeShape(dir)));
     dropTreeArtifacts(theirs, mine.tree);
     for (const [path, mode] of Object.entries(c.modeOverrides ?? {})) theirs.get(path)!.mode = mode;
+    for (const path of c.strataOmits?.paths ?? []) assert.ok(theirs.delete(path), `buildah no longer makes /${path}: drop it from strataOmits`);
     mine.tree.delete('.');
     theirs.delete('.');
     assert.deepEqual(diffShapes(mine.tree, theirs, ['strata', 'buildah']), [], 'root filesystems differ');
@@ -297,7 +326,7 @@ describe('strata build against buildah bud (1.28)', { skip, timeout: 20 * 60_000
     // nothing but its artifacts stands for "no layer". buildah's history text is its own
     // (`/bin/sh -c #(nop) ENV ...`), so instructions are compared by kind.
     const theirLayers = await Promise.all(ociLayerPaths(bh.ociLayout(c.tag, join(work, 'oci'))).slice(bBase.rootfs.diff_ids.length)
-      .map(async (p) => describeLayer(withoutArtifacts(await readLayer(p)).map((e) => (c.modeOverrides?.[e.path] ? { ...e, mode: c.modeOverrides[e.path]! } : e)))));
+      .map(async (p) => describeLayer(withoutOmitted(withoutArtifacts(await readLayer(p)), c.strataOmits?.paths ?? []).map((e) => (c.modeOverrides?.[e.path] ? { ...e, mode: c.modeOverrides[e.path]! } : e)))));
     const myLayers = await Promise.all(sImg.layers.slice(sBase.layers.length).map(async (p) => describeLayer(await readLayer(p))));
     const theirShape = shape((bCfg.history ?? []).slice(bBase.history?.length ?? 0), theirLayers, true);
     const myShape = shape((sImg.config.history ?? []).slice(sBase.config.history?.length ?? 0), myLayers, false);

@@ -1,0 +1,100 @@
+/**
+ * `RUN --mount=type=bind` through the real CLI, real namespaces and overlayfs: what the step sees
+ * (read-only by default; rw writes thrown away, the context never written), .dockerignore'd files
+ * hidden, relative targets under WORKDIR, the cache key covering what the mount shows, and sources
+ * that are missing or climb out of the context. (fixtures/build/run-mounts compares the rest with
+ * buildah.)
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { runStrata } from '../helpers/cli.js';
+import { skipReason } from '../exec/sandbox.js';
+import { BUSYBOX, makeContext, plainSteps, stepTitled, storeWithBusybox } from './cli-build.js';
+import { makeTemp, rmTemp } from './helpers.js';
+import { strataTree } from './image-shapes.js';
+
+describe('RUN --mount=type=bind (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () => {
+  let root: string;
+  const temps: string[] = [];
+  const ctx = (files: Record<string, string>) => {
+    const d = makeContext(files);
+    temps.push(d);
+    return d;
+  };
+  const build = (args: string[]) => runStrata(['--root', root, 'build', '--progress', 'plain', ...args]);
+  const ok = (r: { code: number | null; stderr: string }) => assert.equal(r.code, 0, r.stderr);
+  const tree = async (tag: string) => {
+    const work = makeTemp('bind-tree-');
+    temps.push(work);
+    return (await strataTree(root, tag, work)).dir;
+  };
+
+  before(async () => {
+    root = await storeWithBusybox();
+  });
+  after(() => {
+    for (const d of temps) rmTemp(d);
+    if (root) rmTemp(root);
+  });
+
+  it('read-only by default; rw writes are seen by the step and thrown away; a relative target is under WORKDIR; ignored files are hidden', async () => {
+    const dir = ctx({
+      'Dockerfile': `FROM ${BUSYBOX}
+WORKDIR /w
+RUN --mount=type=bind,source=data,target=d,rw echo new > d/new.txt && echo changed > d/a.txt && ls d > /w/rw.listing && cat d/a.txt > /w/rw.a
+RUN --mount=type=bind,source=data,target=/ro if (echo x > /ro/a.txt) 2>/dev/null; then echo writable; else echo read-only; fi > /w/ro && ls /ro > /w/ro.listing
+RUN --mount=type=bind,target=/all ls -a /all > /w/all.listing
+`,
+      '.dockerignore': 'secret.txt\n',
+      'data/a.txt': 'a\n',
+      'secret.txt': 'do not show\n',
+    });
+    const r = build(['-t', 'localhost/bind/basic', dir]);
+    ok(r);
+    const fs = await tree('localhost/bind/basic');
+    assert.equal(readFileSync(join(fs, 'w/rw.listing'), 'utf8'), 'a.txt\nnew.txt\n');
+    assert.equal(readFileSync(join(fs, 'w/rw.a'), 'utf8'), 'changed\n');
+    assert.equal(readFileSync(join(fs, 'w/ro'), 'utf8'), 'read-only\n');
+    assert.equal(readFileSync(join(fs, 'w/ro.listing'), 'utf8'), 'a.txt\n', 'the rw writes were thrown away');
+    assert.equal(readFileSync(join(fs, 'w/all.listing'), 'utf8'), '.\n..\n.dockerignore\nDockerfile\ndata\n');
+    assert.ok(!existsSync(join(fs, 'w/d')) && !existsSync(join(fs, 'ro')) && !existsSync(join(fs, 'all')), 'mount points are not in the layers');
+    assert.equal(readFileSync(join(dir, 'data/a.txt'), 'utf8'), 'a\n', 'the context is never written');
+    assert.ok(!existsSync(join(dir, 'data/new.txt')));
+  });
+
+  it('the cache key covers what the mount shows: a change there misses, a change elsewhere does not', async () => {
+    const dir = ctx({
+      'Dockerfile': `FROM ${BUSYBOX}\nRUN --mount=type=bind,source=src,target=/src cat /src/x > /x\n`,
+      'src/x': 'one\n',
+      'other.txt': 'o\n',
+    });
+    await sleep(60);
+    ok(build(['-t', 'localhost/bind/key', dir]));
+    writeFileSync(join(dir, 'other.txt'), 'changed\n');
+    const same = build(['-t', 'localhost/bind/key', dir]);
+    ok(same);
+    assert.equal(stepTitled(plainSteps(same.stderr), /RUN --mount/).at(-1), 'CACHED');
+    writeFileSync(join(dir, 'src/x'), 'two\n');
+    const changed = build(['-t', 'localhost/bind/key', dir]);
+    ok(changed);
+    const step = stepTitled(plainSteps(changed.stderr), /RUN --mount/);
+    assert.ok(step.includes('cache miss: files its --mount=type=bind shows changed'), step.join('\n'));
+    assert.equal(readFileSync(join(await tree('localhost/bind/key'), 'x'), 'utf8'), 'two\n');
+  });
+
+  it('a missing source, or one whose symlink points out of the context, is an error naming it', () => {
+    const dir = ctx({ 'Dockerfile': `FROM ${BUSYBOX}\nRUN --mount=type=bind,source=nope,target=/n true\n` });
+    const r = build([dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--mount=type=bind,source=nope,target=\/n: "nope" not found in the build context/);
+    const out = ctx({ 'Dockerfile': `FROM ${BUSYBOX}\nRUN --mount=type=bind,source=hostetc/passwd,target=/p cat /p\n` });
+    mkdirSync(join(out, 'sub'));
+    symlinkSync('/etc', join(out, 'hostetc'));
+    const escaped = build([out]);
+    assert.equal(escaped.code, 1, 'a link to /etc resolves inside the context, where there is no etc/passwd');
+    assert.match(escaped.stderr, /"hostetc\/passwd" not found in the build context/);
+  });
+});
