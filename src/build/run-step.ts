@@ -13,6 +13,7 @@ import { heredocBody } from '../dockerfile/heredoc.js';
 import { DEFAULT_SHELL } from '../image/apply-instruction.js';
 import { withOverlay } from '../snapshot/host-mount.js';
 import { mountTarget, withBindMounts } from './run-bind-mounts.js';
+import { prepareSecretMounts } from './run-secret-mounts.js';
 import { LowerView } from '../snapshot/lower-view.js';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.js';
 import { mkdirAllInRoot, resolveInRoot } from './copy-dest.js';
@@ -83,8 +84,8 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
     throw new BuildError('RUN --security=insecure is not supported: strata never runs privileged steps', { hint: 'remove --security=insecure' });
   }
   for (const m of inst.mounts) {
-    if (m.type !== 'tmpfs' && m.type !== 'cache' && m.type !== 'bind') {
-      throw new BuildError(`RUN --mount=type=${m.type} is not supported yet`, { hint: 'use type=bind, type=cache or type=tmpfs, or COPY the files in' });
+    if (m.type === 'ssh') {
+      throw new BuildError('RUN --mount=type=ssh is not supported yet', { hint: 'pass what the step needs as a secret (--secret and --mount=type=secret)' });
     }
   }
   const active = await svc.snapshotter.prepare(layersOf(state));
@@ -101,6 +102,7 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
     }
     const tmpfs: { target: string; options: string }[] = [];
     for (const m of inst.mounts) {
+      if (m.type !== 'tmpfs' && m.type !== 'cache') continue; // bind and secret mounts are made below
       const target = mountTarget(m, state.config.config?.WorkingDir || '/');
       if (m.type === 'tmpfs') tmpfs.push({ target, options: m.size ? `size=${m.size}` : 'size=65536k' });
       else if (m.type === 'cache') {
@@ -110,6 +112,8 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
       }
     }
     const cwd = state.config.config?.WorkingDir || '/';
+    const secrets = await prepareSecretMounts(inst, svc.opts.secrets ?? [], cwd, active.dir);
+    binds.push(...secrets.binds);
     await makeWorkdir(active, cwd, user);
     const out = new PassThrough();
     const err = new PassThrough();
@@ -117,7 +121,7 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
     err.on('data', (d: Buffer) => svc.progress.emit({ type: 'step-log', id: ctx.stepId, stream: 'stderr', data: d, time: Date.now() }));
     const result = await withBindMounts(svc, inst, cwd, join(active.dir, 'mounts'), (sourceBinds) => runIsolated({
       rootfs: { kind: 'overlay', mountpoint: active.mountpoint, lowers: active.lowers, upper: active.upper, work: active.work },
-      process: { args: command.argv, env, cwd, uid: user.uid, gid: user.gid, groups: user.groups },
+      process: { args: command.argv, env: [...env, ...secrets.env], cwd, uid: user.uid, gid: user.gid, groups: user.groups },
       network: effectiveNetwork(svc.opts.network, inst.network),
       hostname: 'strata',
       binds: [...binds, ...sourceBinds],

@@ -10,6 +10,7 @@ import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { Store } from '../store/store.js';
 import type { BuildCache } from './cache.js';
 import type { BuildContext } from './context.js';
+import type { SecretSource } from './secrets.js';
 import type { StageResult } from './state.js';
 import type { ProgressSink } from './progress.js';
 
@@ -33,6 +34,8 @@ export interface BuildOptions {
   squash: boolean;
   /** Layer compression to record for a later `save` without --compression. */
   compression?: 'none' | 'gzip' | 'zstd';
+  /** `--secret`s: what `RUN --mount=type=secret` may show. */
+  secrets?: SecretSource[];
   progress: ProgressSink;
   signal?: AbortSignal;
 }

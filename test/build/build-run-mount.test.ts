@@ -1,11 +1,13 @@
 /**
- * `RUN --mount=type=bind` through the real CLI, real namespaces and overlayfs: what the step sees
+ * `RUN --mount=type=bind` and `type=secret` through the real CLI, real namespaces and overlayfs: what the step sees
  * (read-only by default; rw writes thrown away, the context never written), .dockerignore'd files
  * hidden, relative targets under WORKDIR, the cache key covering what the mount shows, and sources
  * that are missing or climb out of the context. (fixtures/build/run-mounts compares the rest with
  * buildah.)
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +18,7 @@ import { BUSYBOX, makeContext, plainSteps, stepTitled, storeWithBusybox } from '
 import { makeTemp, rmTemp } from './helpers.js';
 import { strataTree } from './image-shapes.js';
 
-describe('RUN --mount=type=bind (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () => {
+describe('RUN --mount=type=bind and type=secret (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () => {
   let root: string;
   const temps: string[] = [];
   const ctx = (files: Record<string, string>) => {
@@ -24,7 +26,7 @@ describe('RUN --mount=type=bind (CLI)', { skip: skipReason(), timeout: 10 * 60_0
     temps.push(d);
     return d;
   };
-  const build = (args: string[]) => runStrata(['--root', root, 'build', '--progress', 'plain', ...args]);
+  const build = (args: string[], env?: NodeJS.ProcessEnv) => runStrata(['--root', root, 'build', '--progress', 'plain', ...args], env ? { env } : {});
   const ok = (r: { code: number | null; stderr: string }) => assert.equal(r.code, 0, r.stderr);
   const tree = async (tag: string) => {
     const work = makeTemp('bind-tree-');
@@ -96,5 +98,52 @@ RUN --mount=type=bind,target=/all ls -a /all > /w/all.listing
     const escaped = build([out]);
     assert.equal(escaped.code, 1, 'a link to /etc resolves inside the context, where there is no etc/passwd');
     assert.match(escaped.stderr, /"hostetc\/passwd" not found in the build context/);
+  });
+
+  it('secrets: a 0400 root file at /run/secrets/<id>, or at a target with mode and owner, or a variable; in no layer, cache key or stored file', async () => {
+    const value = `s3cr3t-${randomBytes(8).toString('hex')}`;
+    const sha = createHash('sha256').update(value).digest('hex');
+    const secretDir = makeTemp('secret-');
+    temps.push(secretDir);
+    writeFileSync(join(secretDir, 'tok'), value);
+    const dir = ctx({
+      'Dockerfile': `FROM ${BUSYBOX}
+RUN --mount=type=secret,id=tok stat -c '%a %u:%g' /run/secrets/tok > /tok.stat && sha256sum /run/secrets/tok | cut -c1-64 > /tok.sha
+RUN --mount=type=secret,id=tok,target=/etc/app/key,mode=0440,uid=1,gid=2 stat -c '%a %u:%g' /etc/app/key > /key.stat
+RUN --mount=type=secret,id=envtok,env=TOKEN printf %s "$TOKEN" | sha256sum | cut -c1-64 > /env.sha
+RUN --mount=type=secret,id=absent if [ -e /run/secrets/absent ]; then echo mounted; else echo absent; fi > /absent
+`,
+    });
+    const args = ['-t', 'localhost/secret/ok', '--secret', `id=tok,src=${join(secretDir, 'tok')}`, '--secret', 'id=envtok,env=STRATA_TEST_TOKEN', dir];
+    const r = build(args, { STRATA_TEST_TOKEN: value });
+    ok(r);
+    const fs = await tree('localhost/secret/ok');
+    assert.equal(readFileSync(join(fs, 'tok.stat'), 'utf8'), '400 0:0\n');
+    assert.equal(readFileSync(join(fs, 'tok.sha'), 'utf8'), `${sha}\n`);
+    assert.equal(readFileSync(join(fs, 'key.stat'), 'utf8'), '440 1:2\n');
+    assert.equal(readFileSync(join(fs, 'env.sha'), 'utf8'), `${sha}\n`);
+    assert.equal(readFileSync(join(fs, 'absent'), 'utf8'), 'absent\n', 'an optional secret that was not given mounts nothing');
+    assert.ok(!existsSync(join(fs, 'run/secrets')) && !existsSync(join(fs, 'etc/app')), 'secret mount points are not in the layers');
+    const grep = spawnSync('grep', ['-rl', value, root], { encoding: 'utf8' });
+    assert.equal(grep.stdout, '', 'the secret is in no file of the store');
+    // A changed secret does not re-run a cached step (the value is not part of the key), as in BuildKit.
+    writeFileSync(join(secretDir, 'tok'), 'another value');
+    const again = build(args, { STRATA_TEST_TOKEN: value });
+    ok(again);
+    assert.equal(stepTitled(plainSteps(again.stderr), /id=tok stat/).at(-1), 'CACHED');
+  });
+
+  it('a required secret that was not given, and a bad --secret, are clear errors', () => {
+    const dir = ctx({ 'Dockerfile': `FROM ${BUSYBOX}\nRUN --mount=type=secret,id=npmrc,required cat /run/secrets/npmrc\n` });
+    const missing = build([dir]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /secret "npmrc" is required but was not given/);
+    assert.match(missing.stderr, /--secret id=npmrc,src=FILE/);
+    const bad = build(['--secret', 'src=/nowhere', dir]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--secret src=\/nowhere: no id/);
+    const unreadable = build(['--secret', 'id=npmrc,src=/nonexistent/npmrc', dir]);
+    assert.equal(unreadable.code, 1);
+    assert.match(unreadable.stderr, /secret "npmrc": cannot read \/nonexistent\/npmrc: ENOENT/);
   });
 });

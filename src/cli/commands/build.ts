@@ -7,6 +7,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildImage } from '../../build/build.js';
 import { createProgress, PROGRESS_MODES, type ProgressMode } from '../../build/progress.js';
+import { parseSecretSpec } from '../../build/secrets.js';
 import { BuildError, NotFoundError, UsageError } from '../../errors.js';
 import { openDecompressed } from '../../compress/index.js';
 import { applyLayer } from '../../fs/apply-layer.js';
@@ -28,6 +29,7 @@ interface BuildFlags {
   squash?: boolean;
   platform?: string;
   timestamp?: string;
+  secret: string[];
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -73,6 +75,7 @@ export function registerBuild(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to this file')
     .option('--compression <kind>', 'layer compression used when the image is saved without --compression: none, gzip or zstd')
     .option('--squash', 'squash the layers this build adds into one')
+    .option('--secret <id=NAME,src=FILE|env=VAR>', 'a secret RUN --mount=type=secret can read (repeatable)', collect, [])
     .option('--platform <platform>', 'target platform (only this machine\'s is supported)')
     .option('--timestamp <seconds|now>', 'created time and file-time clamp (default: $SOURCE_DATE_EPOCH, else 0 for reproducible images)')
     .addHelpText('after', `
@@ -87,6 +90,7 @@ Examples:
       if (flags.compression !== undefined && !['none', 'gzip', 'zstd'].includes(flags.compression)) {
         throw new UsageError(`unknown compression "${flags.compression}"`, { hint: 'use none, gzip or zstd' });
       }
+      const secrets = flags.secret.map(parseSecretSpec);
       const images = await openImages(cmd);
       const { contextDir, cleanup, stdinDockerfile } = await prepareContext(contextArg, () => images.store.stagingDir('context'));
       const controller = new AbortController();
@@ -113,6 +117,7 @@ Examples:
           progress,
           signal: controller.signal,
           ...(flags.compression !== undefined ? { compression: flags.compression as 'none' | 'gzip' | 'zstd' } : {}),
+          secrets,
         });
         await progress.close();
         for (const w of result.warnings) {
