@@ -8,37 +8,24 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { RACY_MS } from '../../src/build/stat-cache.js';
 import { memoFileFor } from '../../src/build/context.js';
 import { runStrata } from '../helpers/cli.js';
 import { skipReason } from '../exec/sandbox.js';
-import { BUSYBOX, makeContext, plainSteps, stepTitled, storeWithBusybox } from './cli-build.js';
-import { makeTemp, rmTemp } from './helpers.js';
+import { BUSYBOX, cliSuite, plainSteps, stepTitled } from './cli-build.js';
 import { strataImage, strataTree } from './image-shapes.js';
 import { diffShapes } from '../fs/tree-compare.js';
 
 const ID = /^sha256:[0-9a-f]{64}$/;
 
 describe('strata build (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () => {
-  let root: string;
-  const temps: string[] = [];
-  const ctx = (files: Record<string, string>) => {
-    const d = makeContext(files);
-    temps.push(d);
-    return d;
-  };
-  const strata = (args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}) => runStrata(['--root', root, ...args], opts);
+  const suite = cliSuite();
+  const ctx = suite.ctx;
+  const strata = (args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}) => runStrata(['--root', suite.root, ...args], opts);
   const build = (args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}) => strata(['build', ...args], opts);
   const ok = (r: { code: number | null; stderr: string }) => assert.equal(r.code, 0, r.stderr);
 
-  before(async () => {
-    root = await storeWithBusybox();
-  });
-  after(() => {
-    for (const d of temps) rmTemp(d);
-    if (root) rmTemp(root);
-  });
 
   it('-t names the image, -q prints only its ID, --iidfile writes it, --label labels it', () => {
     const dir = ctx({ Dockerfile: `FROM ${BUSYBOX}\nLABEL from.file=1 over=file\nRUN echo tagged > /tagged\n` });
@@ -78,9 +65,8 @@ describe('strata build (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () 
     ok(bare);
     assert.match(bare.stdout.trim(), ID);
 
-    const work = makeTemp('cli-export-');
-    temps.push(work);
-    const { dir: rootfs } = await strataTree(root, 'localhost/cli/file', work);
+    const work = suite.temp('cli-export-');
+    const { dir: rootfs } = await strataTree(suite.root, 'localhost/cli/file', work);
     assert.equal(readFileSync(join(rootfs, 'seen'), 'utf8'), 'from the context\n');
   });
 
@@ -153,7 +139,7 @@ describe('strata build (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () 
     await sleep(RACY_MS + 50);
     const first = build(['--progress', 'plain', '-t', 'localhost/cli/memo', dir]);
     ok(first);
-    assert.ok(existsSync(memoFileFor(join(root, 'cache'), dir)), 'the settled context state was remembered');
+    assert.ok(existsSync(memoFileFor(join(suite.root, 'cache'), dir)), 'the settled context state was remembered');
     const again = build(['--progress', 'plain', dir]);
     ok(again);
     assert.equal(stepTitled(plainSteps(again.stderr), /COPY \. \/ctx\//).at(-1), 'CACHED');
@@ -172,9 +158,8 @@ describe('strata build (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () 
     const rebased = build(['--progress', 'plain', '--build-arg', 'V=2', '-t', 'localhost/cli/memo2', dir]);
     ok(rebased);
     assert.match(stepTitled(plainSteps(rebased.stderr), /COPY \. \/ctx\//).at(-1)!, /^DONE/);
-    const work = makeTemp('cli-memo-');
-    temps.push(work);
-    const { dir: rootfs } = await strataTree(root, 'localhost/cli/memo2', work);
+    const work = suite.temp('cli-memo-');
+    const { dir: rootfs } = await strataTree(suite.root, 'localhost/cli/memo2', work);
     assert.equal(readFileSync(join(rootfs, 'ctx/sub/b.txt'), 'utf8'), 'BBBB\n');
     assert.equal(readFileSync(join(rootfs, 'v'), 'utf8'), '2\n');
     // And --no-cache over a remembered digest gives the same image.
@@ -228,16 +213,15 @@ describe('strata build (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () 
     const dir = ctx({ Dockerfile: `FROM ${BUSYBOX}\nRUN mkdir /d && echo a > /d/a && echo b > /b\nRUN rm /b /etc/group && echo c > /d/c\nENV S=1\n` });
     ok(build(['-q', '-t', 'localhost/cli/unsquashed', dir]));
     ok(build(['-q', '--squash', '-t', 'localhost/cli/squashed', dir]));
-    const plain = await strataImage(root, 'localhost/cli/unsquashed');
-    const squashed = await strataImage(root, 'localhost/cli/squashed');
-    const base = await strataImage(root, BUSYBOX);
+    const plain = await strataImage(suite.root, 'localhost/cli/unsquashed');
+    const squashed = await strataImage(suite.root, 'localhost/cli/squashed');
+    const base = await strataImage(suite.root, BUSYBOX);
     assert.equal(plain.layers.length, base.layers.length + 2);
     assert.equal(squashed.layers.length, base.layers.length + 1);
     assert.deepEqual(squashed.config.config, plain.config.config);
-    const work = makeTemp('cli-squash-');
-    temps.push(work);
-    const a = await strataTree(root, 'localhost/cli/unsquashed', join(work, 'a'));
-    const b = await strataTree(root, 'localhost/cli/squashed', join(work, 'b'));
+    const work = suite.temp('cli-squash-');
+    const a = await strataTree(suite.root, 'localhost/cli/unsquashed', join(work, 'a'));
+    const b = await strataTree(suite.root, 'localhost/cli/squashed', join(work, 'b'));
     assert.deepEqual(diffShapes(a.tree, b.tree, ['unsquashed', 'squashed']), []);
   });
 

@@ -11,36 +11,22 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runStrata } from '../helpers/cli.js';
 import { skipReason } from '../exec/sandbox.js';
-import { BUSYBOX, makeContext, plainSteps, stepTitled, storeWithBusybox } from './cli-build.js';
-import { makeTemp, rmTemp } from './helpers.js';
+import { BUSYBOX, cliSuite, plainSteps, stepTitled } from './cli-build.js';
 import { strataTree } from './image-shapes.js';
 
 describe('RUN --mount=type=bind and type=secret (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () => {
-  let root: string;
-  const temps: string[] = [];
-  const ctx = (files: Record<string, string>) => {
-    const d = makeContext(files);
-    temps.push(d);
-    return d;
-  };
-  const build = (args: string[], env?: NodeJS.ProcessEnv) => runStrata(['--root', root, 'build', '--progress', 'plain', ...args], env ? { env } : {});
+  const suite = cliSuite();
+  const ctx = suite.ctx;
+  const build = (args: string[], env?: NodeJS.ProcessEnv) => runStrata(['--root', suite.root, 'build', '--progress', 'plain', ...args], env ? { env } : {});
   const ok = (r: { code: number | null; stderr: string }) => assert.equal(r.code, 0, r.stderr);
   const tree = async (tag: string) => {
-    const work = makeTemp('bind-tree-');
-    temps.push(work);
-    return (await strataTree(root, tag, work)).dir;
+    const work = suite.temp('bind-tree-');
+    return (await strataTree(suite.root, tag, work)).dir;
   };
 
-  before(async () => {
-    root = await storeWithBusybox();
-  });
-  after(() => {
-    for (const d of temps) rmTemp(d);
-    if (root) rmTemp(root);
-  });
 
   it('read-only by default; rw writes are seen by the step and thrown away; a relative target is under WORKDIR; ignored files are hidden', async () => {
     const dir = ctx({
@@ -103,8 +89,7 @@ RUN --mount=type=bind,target=/all ls -a /all > /w/all.listing
   it('secrets: a 0400 root file at /run/secrets/<id>, or at a target with mode and owner, or a variable; in no layer, cache key or stored file', async () => {
     const value = `s3cr3t-${randomBytes(8).toString('hex')}`;
     const sha = createHash('sha256').update(value).digest('hex');
-    const secretDir = makeTemp('secret-');
-    temps.push(secretDir);
+    const secretDir = suite.temp('secret-');
     writeFileSync(join(secretDir, 'tok'), value);
     const dir = ctx({
       'Dockerfile': `FROM ${BUSYBOX}
@@ -124,7 +109,7 @@ RUN --mount=type=secret,id=absent if [ -e /run/secrets/absent ]; then echo mount
     assert.equal(readFileSync(join(fs, 'env.sha'), 'utf8'), `${sha}\n`);
     assert.equal(readFileSync(join(fs, 'absent'), 'utf8'), 'absent\n', 'an optional secret that was not given mounts nothing');
     assert.ok(!existsSync(join(fs, 'run/secrets')) && !existsSync(join(fs, 'etc/app')), 'secret mount points are not in the layers');
-    const grep = spawnSync('grep', ['-rl', value, root], { encoding: 'utf8' });
+    const grep = spawnSync('grep', ['-rl', value, suite.root], { encoding: 'utf8' });
     assert.equal(grep.stdout, '', 'the secret is in no file of the store');
     // A changed secret does not re-run a cached step (the value is not part of the key), as in BuildKit.
     writeFileSync(join(secretDir, 'tok'), 'another value');

@@ -7,10 +7,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { busyboxRootfsTar } from '../helpers/base-images.js';
 import { runStrata, STRATA_BIN, type CliResult } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/corpus.js';
-import { makeTemp } from './helpers.js';
+import { makeTemp, rmTemp } from './helpers.js';
 
 /** The base image every CLI test builds on. */
 export const BUSYBOX = 'localhost/fixture/busybox:latest';
@@ -21,6 +22,37 @@ export async function storeWithBusybox(): Promise<string> {
   const r = runStrata(['--root', root, 'import', await busyboxRootfsTar(), BUSYBOX]);
   assert.equal(r.code, 0, r.stderr);
   return root;
+}
+
+/** What a suite of CLI build tests shares: a store with the busybox base, and temp dirs removed after. */
+export interface CliSuite {
+  /** The store (made before the suite's tests). */
+  readonly root: string;
+  /** A context holding `files`, removed after the suite. */
+  ctx(files: Record<string, string>): string;
+  /** A temp dir, removed after the suite. */
+  temp(prefix: string): string;
+}
+
+/** Registers the suite's before/after hooks; call inside `describe`. */
+export function cliSuite(): CliSuite {
+  let root: string | undefined;
+  const temps: string[] = [];
+  before(async () => {
+    root = await storeWithBusybox();
+  });
+  after(() => {
+    for (const d of temps) rmTemp(d);
+    if (root) rmTemp(root);
+  });
+  const keep = (d: string) => (temps.push(d), d);
+  return {
+    get root() {
+      return root!;
+    },
+    ctx: (files) => keep(makeContext(files)),
+    temp: (prefix) => keep(makeTemp(prefix)),
+  };
 }
 
 /** A fresh context directory holding `files` (path → content). */
