@@ -70,8 +70,8 @@ export async function withBindMounts<T>(svc: BuildServices, inst: RunInstruction
   const next = async (i: number): Promise<T> => {
     if (i === mounts.length) return fn(binds);
     const m = mounts[i]!;
+    // Scratch space for this mount (an overlay's dirs, a copy), made only where one is needed.
     const dir = join(scratch, `bind-${i}`);
-    await mkdir(dir, { recursive: true });
     const target = mountTarget(m, workdir);
     const rw = m.readonly === false;
     if (m.from !== undefined) {
@@ -80,6 +80,7 @@ export async function withBindMounts<T>(svc: BuildServices, inst: RunInstruction
       if (lowers.length === 0) throw new BuildError(`--mount from=${m.from}: ${label} has no files`, { hint: 'it is FROM scratch with no layers' });
       const merged = join(dir, 'merged');
       const empty = join(dir, 'empty');
+      await mkdir(dir, { recursive: true });
       await Promise.all([mkdir(merged), mkdir(empty), ...(rw ? [mkdir(join(dir, 'upper')), mkdir(join(dir, 'work'))] : [])]);
       // A single layer dir may hold whiteouts, and a read-only overlay needs two lowers: the empty one gives the clean view.
       return withOverlay(merged, [...lowers, empty], rw ? { upper: join(dir, 'upper'), work: join(dir, 'work') } : undefined, async () => {
@@ -90,7 +91,7 @@ export async function withBindMounts<T>(svc: BuildServices, inst: RunInstruction
     const ctx = await svc.context();
     if (ctx.ignoreFile !== undefined) {
       const copy = join(dir, 'copy');
-      await mkdir(copy);
+      await mkdir(copy, { recursive: true });
       const { selection } = await (await ctx.checksumSources([sourcePath(m) || '.'])).resolve();
       const whole = selection.items[0]?.root.type === 'dir';
       await copyInto(copy, { selection, dest: whole ? '/src/' : '/src', workdir: '/' });
@@ -104,11 +105,13 @@ export async function withBindMounts<T>(svc: BuildServices, inst: RunInstruction
     }
     if (source.type === 'file') {
       const file = join(dir, 'file');
+      await mkdir(dir, { recursive: true });
       await copyFile(source.path, file);
       binds.push({ source: file, target, readonly: false });
       return next(i + 1);
     }
     const merged = join(dir, 'merged');
+    await mkdir(dir, { recursive: true });
     await Promise.all([mkdir(merged), mkdir(join(dir, 'upper')), mkdir(join(dir, 'work'))]);
     return withOverlay(merged, [source.path], { upper: join(dir, 'upper'), work: join(dir, 'work') }, async () => {
       binds.push({ source: merged, target, readonly: false });

@@ -9,8 +9,7 @@ import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { BuildError } from '../errors.js';
 import type { RunInstruction } from '../dockerfile/instructions.js';
-import type { Bind } from './run-bind-mounts.js';
-import { mountTarget } from './run-bind-mounts.js';
+import { mountTarget, type Bind } from './run-bind-mounts.js';
 import { readSecret, type SecretSource } from './secrets.js';
 
 /** What the step gets: files to bind and variables to set. */

@@ -12,11 +12,11 @@ import { PROXY_ARGS } from '../dockerfile/scope.js';
 import { heredocBody } from '../dockerfile/heredoc.js';
 import { DEFAULT_SHELL } from '../image/apply-instruction.js';
 import { withOverlay } from '../snapshot/host-mount.js';
-import { mountTarget, withBindMounts } from './run-bind-mounts.js';
-import { prepareSecretMounts } from './run-secret-mounts.js';
 import { LowerView } from '../snapshot/lower-view.js';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.js';
 import { mkdirAllInRoot, resolveInRoot } from './copy-dest.js';
+import { mountTarget, withBindMounts } from './run-bind-mounts.js';
+import { prepareSecretMounts } from './run-secret-mounts.js';
 import type { BuildServices } from './services.js';
 import { layersOf, type StageState } from './state.js';
 import { resolveUser, type ResolvedUser } from './user.js';
@@ -100,18 +100,18 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
       await writeFile(scriptFile, command.script, { mode: 0o755 });
       binds.push({ source: scriptFile, target: SCRIPT_PATH, readonly: true });
     }
+    const cwd = state.config.config?.WorkingDir || '/';
     const tmpfs: { target: string; options: string }[] = [];
     for (const m of inst.mounts) {
       if (m.type !== 'tmpfs' && m.type !== 'cache') continue; // bind and secret mounts are made below
-      const target = mountTarget(m, state.config.config?.WorkingDir || '/');
+      const target = mountTarget(m, cwd);
       if (m.type === 'tmpfs') tmpfs.push({ target, options: m.size ? `size=${m.size}` : 'size=65536k' });
-      else if (m.type === 'cache') {
+      else {
         const dir = join(svc.store.cacheDir, 'mounts', (m.id ?? target).replace(/[^A-Za-z0-9._-]/g, '_'));
         await mkdir(dir, { recursive: true, mode: 0o755 });
         binds.push({ source: dir, target, readonly: m.readonly === true });
       }
     }
-    const cwd = state.config.config?.WorkingDir || '/';
     const secrets = await prepareSecretMounts(inst, svc.opts.secrets ?? [], cwd, active.dir);
     binds.push(...secrets.binds);
     await makeWorkdir(active, cwd, user);
