@@ -17,6 +17,7 @@ import type { ActiveSnapshot } from '../snapshot/snapshotter.js';
 import { mkdirAllInRoot, resolveInRoot } from './copy-dest.js';
 import { mountTarget, withBindMounts } from './run-bind-mounts.js';
 import { prepareSecretMounts } from './run-secret-mounts.js';
+import { withSshMounts } from './run-ssh-mounts.js';
 import type { BuildServices } from './services.js';
 import { layersOf, type StageState } from './state.js';
 import { resolveUser, type ResolvedUser } from './user.js';
@@ -83,11 +84,6 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
   if (inst.security === 'insecure') {
     throw new BuildError('RUN --security=insecure is not supported: strata never runs privileged steps', { hint: 'remove --security=insecure' });
   }
-  for (const m of inst.mounts) {
-    if (m.type === 'ssh') {
-      throw new BuildError('RUN --mount=type=ssh is not supported yet', { hint: 'pass what the step needs as a secret (--secret and --mount=type=secret)' });
-    }
-  }
   const active = await svc.snapshotter.prepare(layersOf(state));
   try {
     const binds: { source: string; target: string; readonly: boolean }[] = [
@@ -119,19 +115,19 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
     const err = new PassThrough();
     out.on('data', (d: Buffer) => svc.progress.emit({ type: 'step-log', id: ctx.stepId, stream: 'stdout', data: d, time: Date.now() }));
     err.on('data', (d: Buffer) => svc.progress.emit({ type: 'step-log', id: ctx.stepId, stream: 'stderr', data: d, time: Date.now() }));
-    const result = await withBindMounts(svc, inst, cwd, join(active.dir, 'mounts'), (sourceBinds) => runIsolated({
+    const result = await withBindMounts(svc, inst, cwd, join(active.dir, 'mounts'), (sourceBinds) => withSshMounts(inst, svc.opts.sshAgents ?? [], cwd, (sshBinds, sshEnv) => runIsolated({
       rootfs: { kind: 'overlay', mountpoint: active.mountpoint, lowers: active.lowers, upper: active.upper, work: active.work },
-      process: { args: command.argv, env: [...env, ...secrets.env], cwd, uid: user.uid, gid: user.gid, groups: user.groups },
+      process: { args: command.argv, env: [...env, ...secrets.env, ...sshEnv], cwd, uid: user.uid, gid: user.gid, groups: user.groups },
       network: effectiveNetwork(svc.opts.network, inst.network),
       hostname: 'strata',
-      binds: [...binds, ...sourceBinds],
+      binds: [...binds, ...sourceBinds, ...sshBinds],
       tmpfs,
       // The working directory is made after the stubs are listed, so it is part of the layer.
       mkdirCwd: true,
       stdout: out,
       stderr: err,
       ...(svc.opts.signal ? { signal: svc.opts.signal } : {}),
-    }));
+    })));
     if (result.aborted) throw new BuildError('build interrupted', {}, 'BUILD_INTERRUPTED');
     if (result.exitCode !== 0) {
       const tail = svc.progress.lastLines?.(ctx.stepId, 8) ?? [];

@@ -11,6 +11,7 @@ import type { Store } from '../store/store.js';
 import type { BuildCache } from './cache.js';
 import type { BuildContext } from './context.js';
 import type { SecretSource } from './secrets.js';
+import type { SshAgentSource } from './ssh-agents.js';
 import type { StageResult } from './state.js';
 import type { ProgressSink } from './progress.js';
 
@@ -36,6 +37,8 @@ export interface BuildOptions {
   compression?: 'none' | 'gzip' | 'zstd';
   /** `--secret`s: what `RUN --mount=type=secret` may show. */
   secrets?: SecretSource[];
+  /** `--ssh` agents: what `RUN --mount=type=ssh` may forward. */
+  sshAgents?: SshAgentSource[];
   progress: ProgressSink;
   signal?: AbortSignal;
 }

@@ -1,12 +1,12 @@
 /**
- * `RUN --mount=type=bind` and `type=secret` through the real CLI, real namespaces and overlayfs: what the step sees
+ * `RUN --mount=type=bind`, `type=secret` and `type=ssh` through the real CLI, real namespaces and overlayfs: what the step sees
  * (read-only by default; rw writes thrown away, the context never written), .dockerignore'd files
  * hidden, relative targets under WORKDIR, the cache key covering what the mount shows, and sources
  * that are missing or climb out of the context. (fixtures/build/run-mounts compares the rest with
  * buildah.)
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,10 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { runStrata } from '../helpers/cli.js';
 import { skipReason } from '../exec/sandbox.js';
-import { BUSYBOX, cliSuite, plainSteps, stepTitled } from './cli-build.js';
+import { canBuildDebian, DEBIAN_MISSING, debianRootfsTar } from '../helpers/base-images.js';
+import { BUSYBOX, cliSuite, plainSteps, stepTitled, waitFor } from './cli-build.js';
 import { strataTree } from './image-shapes.js';
 
-describe('RUN --mount=type=bind and type=secret (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () => {
+const DEBIAN = 'localhost/fixture/debian:bookworm';
+
+describe('RUN --mount=type=bind, secret and ssh (CLI)', { skip: skipReason(), timeout: 10 * 60_000 }, () => {
   const suite = cliSuite();
   const ctx = suite.ctx;
   const build = (args: string[], env?: NodeJS.ProcessEnv) => runStrata(['--root', suite.root, 'build', '--progress', 'plain', ...args], env ? { env } : {});
@@ -130,5 +133,45 @@ RUN --mount=type=secret,id=absent if [ -e /run/secrets/absent ]; then echo mount
     const unreadable = build(['--secret', 'id=npmrc,src=/nonexistent/npmrc', dir]);
     assert.equal(unreadable.code, 1);
     assert.match(unreadable.stderr, /secret "npmrc": cannot read \/nonexistent\/npmrc: ENOENT/);
+  });
+
+  it('ssh: the agent given with --ssh answers through $SSH_AUTH_SOCK, a 0600 root socket that stays in no layer', { skip: canBuildDebian() ? false : DEBIAN_MISSING }, async () => {
+    const dir = suite.temp('ssh-');
+    const sock = join(dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      assert.ok(await waitFor(() => existsSync(sock), 10_000), 'ssh-agent did not start');
+      assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')]).status, 0);
+      assert.equal(spawnSync('ssh-add', ['-q', join(dir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status, 0);
+      ok(runStrata(['--root', suite.root, 'import', await debianRootfsTar(), DEBIAN]));
+      // perl-base is in every Debian: ask the agent for its identities (SSH2_AGENTC_REQUEST_IDENTITIES = 11).
+      const ask = `perl -MIO::Socket::UNIX -e 'my $s = IO::Socket::UNIX->new(Peer => $ENV{SSH_AUTH_SOCK}) or die "connect: $!"; print $s pack("N", 1), chr(11); read($s, my $n, 4) == 4 or die "no reply"; read($s, my $b, unpack("N", $n)); printf "%d %d\\n", ord($b), unpack("N", substr($b, 1, 4));'`;
+      const ctxDir = ctx({
+        'Dockerfile': `FROM ${DEBIAN}
+RUN --mount=type=ssh stat -c '%F %a %u:%g' "$SSH_AUTH_SOCK" > /sock.stat && echo "$SSH_AUTH_SOCK" > /sock.path && ${ask} > /agent.txt
+RUN --mount=type=ssh,id=other if [ -n "$SSH_AUTH_SOCK" ]; then echo set; else echo unset; fi > /other.txt
+`,
+      });
+      const r = build(['-t', 'localhost/ssh/ok', '--ssh', `default=${sock}`, ctxDir]);
+      ok(r);
+      const fs = await tree('localhost/ssh/ok');
+      assert.equal(readFileSync(join(fs, 'sock.stat'), 'utf8'), 'socket 600 0:0\n');
+      assert.equal(readFileSync(join(fs, 'sock.path'), 'utf8'), '/run/buildkit/ssh_agent.0\n');
+      assert.equal(readFileSync(join(fs, 'agent.txt'), 'utf8'), '12 1\n', 'the agent answered with its one identity');
+      assert.equal(readFileSync(join(fs, 'other.txt'), 'utf8'), 'unset\n', 'an optional agent that was not given is not mounted');
+      assert.ok(!existsSync(join(fs, 'run/buildkit')), 'the socket\'s mount point is in no layer');
+    } finally {
+      agent.kill();
+    }
+  });
+
+  it('ssh: a required agent that was not given, and an --ssh that is not a socket, are clear errors', () => {
+    const dir = ctx({ 'Dockerfile': `FROM ${BUSYBOX}\nRUN --mount=type=ssh,required true\n` });
+    const missing = build([dir]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /ssh agent "default" is required but was not given/);
+    const notSocket = build(['--ssh', `default=${join(dir, 'Dockerfile')}`, dir]);
+    assert.equal(notSocket.code, 2);
+    assert.match(notSocket.stderr, /is not a socket \(key files are not supported\)/);
   });
 });

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { buildImage } from '../../build/build.js';
 import { createProgress, PROGRESS_MODES, type ProgressMode } from '../../build/progress.js';
 import { parseSecretSpec } from '../../build/secrets.js';
+import { parseSshSpec } from '../../build/ssh-agents.js';
 import { BuildError, NotFoundError, UsageError } from '../../errors.js';
 import { openDecompressed } from '../../compress/index.js';
 import { applyLayer } from '../../fs/apply-layer.js';
@@ -30,6 +31,7 @@ interface BuildFlags {
   platform?: string;
   timestamp?: string;
   secret: string[];
+  ssh: string[];
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -76,6 +78,7 @@ export function registerBuild(program: Command): void {
     .option('--compression <kind>', 'layer compression used when the image is saved without --compression: none, gzip or zstd')
     .option('--squash', 'squash the layers this build adds into one')
     .option('--secret <id=NAME,src=FILE|env=VAR>', 'a secret RUN --mount=type=secret can read (repeatable)', collect, [])
+    .option('--ssh <default|ID[=SOCKET]>', 'an ssh-agent RUN --mount=type=ssh can use (default: $SSH_AUTH_SOCK; repeatable)', collect, [])
     .option('--platform <platform>', 'target platform (only this machine\'s is supported)')
     .option('--timestamp <seconds|now>', 'created time and file-time clamp (default: $SOURCE_DATE_EPOCH, else 0 for reproducible images)')
     .addHelpText('after', `
@@ -91,6 +94,7 @@ Examples:
         throw new UsageError(`unknown compression "${flags.compression}"`, { hint: 'use none, gzip or zstd' });
       }
       const secrets = flags.secret.map(parseSecretSpec);
+      const sshAgents = flags.ssh.map((spec) => parseSshSpec(spec));
       const images = await openImages(cmd);
       const { contextDir, cleanup, stdinDockerfile } = await prepareContext(contextArg, () => images.store.stagingDir('context'));
       const controller = new AbortController();
@@ -118,6 +122,7 @@ Examples:
           signal: controller.signal,
           ...(flags.compression !== undefined ? { compression: flags.compression as 'none' | 'gzip' | 'zstd' } : {}),
           secrets,
+          sshAgents,
         });
         await progress.close();
         for (const w of result.warnings) {
