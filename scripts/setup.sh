@@ -5,7 +5,7 @@
 set -e
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="gcc libc6-dev busybox-static mmdebstrap buildah podman skopeo umoci docker-registry docker.io uidmap attr zstd xz-utils bzip2"
+APT_PACKAGES="gcc libc6-dev busybox-static mmdebstrap buildah podman skopeo umoci docker-registry docker.io uidmap attr zstd xz-utils bzip2 openssh-client"
 
 missing=""
 for p in $APT_PACKAGES; do
