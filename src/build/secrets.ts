@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BuildError, UsageError } from '../errors.js';
+import { splitCsv } from '../dockerfile/run-mount.js';
 
 /** Where one secret's value comes from. */
 export interface SecretSource {
@@ -16,7 +17,13 @@ export interface SecretSource {
 /** Parses one `--secret` value: `id=NAME` with `src=`/`source=FILE` or `env=VAR` (and optional `type=file|env`). */
 export function parseSecretSpec(spec: string): SecretSource {
   const fields = new Map<string, string>();
-  for (const part of spec.split(',')) {
+  let parts: string[];
+  try {
+    parts = splitCsv(spec); // the CSV of --mount values: a quoted path may hold a comma
+  } catch (e) {
+    throw new UsageError(`--secret ${spec}: ${(e as Error).message}`, { hint: 'write --secret id=NAME,src=FILE, quoting a value that holds a comma' });
+  }
+  for (const part of parts) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new UsageError(`--secret ${spec}: "${part}" is not key=value`, { hint: 'write --secret id=NAME,src=FILE or --secret id=NAME,env=VAR' });
     const key = part.slice(0, eq).trim().toLowerCase();

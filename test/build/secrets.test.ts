@@ -14,7 +14,8 @@ test('parseSecretSpec: files, variables, and id alone reading the variable of th
   assert.deepEqual(parseSecretSpec('id=GITHUB_TOKEN'), { id: 'GITHUB_TOKEN', env: 'GITHUB_TOKEN' });
   assert.deepEqual(parseSecretSpec('type=env,id=A'), { id: 'A', env: 'A' });
   assert.deepEqual(parseSecretSpec('type=file,id=key'), { id: 'key', file: 'key' });
-  for (const bad of ['src=/x', 'id=a,oops=1', 'id=a,type=socket', 'id']) {
+  assert.deepEqual(parseSecretSpec('id=k,"src=/a,b"'), { id: 'k', file: '/a,b' });
+  for (const bad of ['src=/x', 'id=a,oops=1', 'id=a,type=socket', 'id', 'id=a,"src=/x']) {
     assert.throws(() => parseSecretSpec(bad), UsageError, bad);
   }
 });
