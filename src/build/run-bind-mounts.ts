@@ -10,24 +10,19 @@
  *   the layers for a stage or image.
  */
 import { copyFile, mkdir } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import type { MountSpec, RunInstruction } from '../dockerfile/instructions.js';
 import { cleanPath } from '../fs/go-path.js';
+import type { Bind } from '../exec/executor.js';
 import { withOverlay } from '../snapshot/host-mount.js';
 import { sha256 } from '../util/digest.js';
 import { copyInto } from './copy.js';
 import { DirSource, hostPath, type FileSource } from './file-source.js';
 import { layerSource } from './layer-source.js';
+import { mountTarget } from './mount-options.js';
 import { resolveSource } from './select.js';
 import type { BuildServices } from './services.js';
-
-/** A host path bound into the step's root. */
-export interface Bind {
-  source: string;
-  target: string;
-  readonly: boolean;
-}
 
 function bindMounts(inst: RunInstruction): MountSpec[] {
   return inst.mounts.filter((m) => m.type === 'bind');
@@ -36,11 +31,6 @@ function bindMounts(inst: RunInstruction): MountSpec[] {
 /** The source path inside its tree, relative and clean (`''` is the root; `..` stops there). */
 function sourcePath(m: MountSpec): string {
   return cleanPath('/' + (m.source ?? '')).slice(1);
-}
-
-/** The mount's target in the step's root: relative targets are under the working directory. */
-export function mountTarget(m: MountSpec, workdir: string): string {
-  return posix.isAbsolute(m.target!) ? m.target! : posix.join(workdir || '/', m.target!);
 }
 
 /** What a RUN's bind mounts show, as one digest for its cache key; undefined without bind mounts. */

@@ -9,7 +9,8 @@ import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { BuildError } from '../errors.js';
 import type { RunInstruction } from '../dockerfile/instructions.js';
-import { mountTarget, type Bind } from './run-bind-mounts.js';
+import type { Bind } from '../exec/executor.js';
+import { mountOwner, mountTarget } from './mount-options.js';
 import { readSecret, type SecretSource } from './secrets.js';
 
 /** What the step gets: files to bind and variables to set. */
@@ -38,9 +39,10 @@ export async function prepareSecretMounts(inst: RunInstruction, secrets: readonl
     const dir = join(scratch, 'secrets');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = join(dir, String(n++));
+    const owner = mountOwner(m, 0o400);
     await writeFile(file, value, { mode: 0o600 });
-    await chown(file, Number(m.uid ?? 0), Number(m.gid ?? 0));
-    await chmod(file, m.mode !== undefined ? parseInt(m.mode, 8) : 0o400);
+    await chown(file, owner.uid, owner.gid);
+    await chmod(file, owner.mode);
     out.binds.push({ source: file, target: m.target !== undefined ? mountTarget(m, workdir) : `/run/secrets/${id}`, readonly: true });
   }
   return out;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import type { RunInstruction } from '../dockerfile/instructions.js';
-import { mountTarget, type Bind } from './run-bind-mounts.js';
+import type { Bind } from '../exec/executor.js';
+import { mountOwner, mountTarget } from './mount-options.js';
 import { forwardAgent, type SshAgentSource } from './ssh-agents.js';
 
 /**
@@ -36,7 +37,7 @@ export async function withSshMounts<T>(inst: RunInstruction, agents: readonly Ss
       }
       dir ??= await mkdtemp(join(tmpdir(), 'strata-ssh-'));
       const socket = join(dir, `${n}.sock`);
-      forwarders.push(await forwardAgent(agent, socket, { uid: Number(m.uid ?? 0), gid: Number(m.gid ?? 0), mode: m.mode !== undefined ? parseInt(m.mode, 8) : 0o600 }));
+      forwarders.push(await forwardAgent(agent, socket, mountOwner(m, 0o600)));
       binds.push({ source: socket, target, readonly: false });
       if (env.length === 0) env.push(`SSH_AUTH_SOCK=${target}`);
     }

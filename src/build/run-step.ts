@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { BuildError } from '../errors.js';
-import { effectiveNetwork, runIsolated } from '../exec/executor.js';
+import { effectiveNetwork, runIsolated, type Bind } from '../exec/executor.js';
 import type { RunInstruction } from '../dockerfile/instructions.js';
 import { PROXY_ARGS } from '../dockerfile/scope.js';
 import { heredocBody } from '../dockerfile/heredoc.js';
@@ -15,7 +15,8 @@ import { withOverlay } from '../snapshot/host-mount.js';
 import { LowerView } from '../snapshot/lower-view.js';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.js';
 import { mkdirAllInRoot, resolveInRoot } from './copy-dest.js';
-import { mountTarget, withBindMounts } from './run-bind-mounts.js';
+import { mountTarget } from './mount-options.js';
+import { withBindMounts } from './run-bind-mounts.js';
 import { prepareSecretMounts } from './run-secret-mounts.js';
 import { withSshMounts } from './run-ssh-mounts.js';
 import type { BuildServices } from './services.js';
@@ -86,7 +87,7 @@ export async function executeRun(ctx: RunStepContext, inst: RunInstruction, comm
   }
   const active = await svc.snapshotter.prepare(layersOf(state));
   try {
-    const binds: { source: string; target: string; readonly: boolean }[] = [
+    const binds: Bind[] = [
       { source: '/etc/resolv.conf', target: '/etc/resolv.conf', readonly: true },
       { source: '/etc/hosts', target: '/etc/hosts', readonly: true },
       { source: '/etc/hostname', target: '/etc/hostname', readonly: true },

@@ -56,14 +56,20 @@ export type RootfsSpec =
     }
   | { kind: 'dir'; path: string };
 
+/** A host path bound into the root; the target is resolved inside it. */
+export interface Bind {
+  source: string;
+  target: string;
+  readonly: boolean;
+}
+
 /** Everything runIsolated needs. */
 export interface RunSpec {
   rootfs: RootfsSpec;
   process: ProcessSpec;
   network: 'host' | 'none';
   hostname?: string;
-  /** Host paths bound into the root; targets are resolved inside it. */
-  binds?: { source: string; target: string; readonly: boolean }[];
+  binds?: Bind[];
   tmpfs?: { target: string; options: string }[];
   readonlyRootfs?: boolean;
   /** Create the working directory (as root, mode 0755) when the image lacks it, as runc does. */
