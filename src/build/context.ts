@@ -69,6 +69,7 @@ export class BuildContext implements FileSource {
   private indexed: ContextIndex | undefined;
   private statCache: StatCache | undefined;
   private selectionMemo: SelectionMemo | undefined;
+  private readonly sums = new Map<string, Promise<SourcesChecksum>>();
 
   private constructor(
     /** The context directory, symlinks resolved. */
@@ -179,8 +180,18 @@ export class BuildContext implements FileSource {
    * The checksum of what `sources` select (select + checksum), or the digest remembered for the
    * same sources in the same context state, in which case nothing is selected until `resolve`.
    */
-  async checksumSources(sources: string[], opts: SelectOptions = {}): Promise<SourcesChecksum> {
+  checksumSources(sources: string[], opts: SelectOptions = {}): Promise<SourcesChecksum> {
     const key = JSON.stringify([sources, opts.exclude ?? [], opts.parents === true, opts.allowEmptyWildcard === true]);
+    // Once per build: a RUN's bind mount asks for its key and again for the files it shows.
+    let sum = this.sums.get(key);
+    if (sum === undefined) {
+      sum = this.computeSources(key, sources, opts);
+      this.sums.set(key, sum);
+    }
+    return sum;
+  }
+
+  private async computeSources(key: string, sources: string[], opts: SelectOptions): Promise<SourcesChecksum> {
     this.selectionMemo ??= SelectionMemo.load(this.opts.memoFile, this.snapshot.digest);
     const remembered = this.selectionMemo.get(key);
     if (remembered !== undefined) {
